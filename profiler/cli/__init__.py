@@ -1,0 +1,47 @@
+"""The ``pocketprof`` command: one subcommand per small module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from profiler.errors import BadInput
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from profiler.cli import history_cmd, profiles_cmd, run_cmd
+
+    parser = _Parser(prog="pocketprof", description="What will this model do on that phone?")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for module in (run_cmd, history_cmd, profiles_cmd):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        code: int = args.handler(args)
+        return code
+    except BadInput as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())

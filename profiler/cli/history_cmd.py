@@ -1,0 +1,45 @@
+"""``pocketprof history`` and ``pocketprof show RUN_ID``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from profiler import history
+from profiler.cli.table import summary_text
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("history", help="list past runs")
+    p.add_argument("--limit", type=int, default=30)
+    p.set_defaults(handler=list_main)
+    s = commands.add_parser("show", help="show one past run")
+    s.add_argument("run_id")
+    s.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    s.set_defaults(handler=show_main)
+
+
+def list_main(args: argparse.Namespace) -> int:
+    runs = history.list_runs(args.limit)
+    if not runs:
+        print("no runs yet: try `pocketprof run`")
+        return 0
+    print(f"{'run id':24} {'started (UTC)':26} {'model':28} {'profile':16} {'status':10} {'tok/s':>7} {'peak MB':>8}")
+    for r in runs:
+        tps = f"{r['decode_tokens_per_s']:.1f}" if r["decode_tokens_per_s"] else "—"
+        peak = f"{r['peak_footprint_mb']:.0f}" if r["peak_footprint_mb"] else "—"
+        print(
+            f"{r['run_id']:24} {r['started_at']:26} {r['model'][:28]:28} {r['profile'][:16]:16} "
+            f"{r['status']:10} {tps:>7} {peak:>8}"
+        )
+    return 0
+
+
+def show_main(args: argparse.Namespace) -> int:
+    report = history.load(args.run_id)
+    if args.json:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        print(summary_text(report))
+    return 0

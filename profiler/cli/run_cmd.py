@@ -1,0 +1,127 @@
+"""``pocketprof run``: profile one model under one phone profile, headless."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from profiler import history
+from profiler.cli.table import summary_text
+from profiler.config import RunConfig
+from profiler.errors import BadInput
+from profiler.models import DEFAULT_MODEL
+from profiler.record import RunRecord, write_json
+from profiler.session import Event, Session
+
+EXIT = {"completed": 0, "stopped": 130, "killed": 3, "error": 1}
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("run", help="profile a model in a phone-capped child process")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="a .gguf path or a built-in name (smollm2-135m, gemma3-270m)")
+    p.add_argument("--profile", default="iphone-16", help="a profile id or a path to a profile .toml")
+    p.add_argument("--prompt", default=RunConfig.prompt)
+    p.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--ctx", type=int, default=2048, help="context size in tokens")
+    p.add_argument("--threads", type=int, help="llama.cpp threads (default: the profile's)")
+    p.add_argument("--no-mmap", action="store_true", help="read the weights into memory (they count in the footprint)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--raw", action="store_true", help="plain completion, without the model's chat template")
+    p.add_argument("--memory-budget-mb", type=float, help="kill past this footprint (default: the profile's)")
+    p.add_argument("--dram-mb", type=float, help="hard memory cap (default: the profile's DRAM)")
+    p.add_argument("--speed-factor", type=float, help="fraction of host speed, 0 < F <= 1")
+    p.add_argument("--throttle", choices=("duty", "quota"), default="duty", help="how to slow the child")
+    p.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU (llama.cpp)")
+    p.add_argument(
+        "--logits-all",
+        action="store_true",
+        help="keep every position's logits (as logprob and perplexity tools do): n_vocab × 4 bytes per token",
+    )
+    p.add_argument(
+        "--ignore-eos", action="store_true", help="always generate --max-tokens tokens (as llama-bench does)"
+    )
+    p.add_argument("--load-timeout", type=float, default=300.0, help="seconds to wait for the model to load")
+    p.add_argument("--json", type=Path, help="write the report here (schema version 1)")
+    p.add_argument("--quiet", action="store_true", help="do not stream the output text")
+    p.add_argument("--no-history", action="store_true", help="do not store the run in the history database")
+    p.set_defaults(handler=main)
+
+
+def config_from(args: argparse.Namespace) -> RunConfig:
+    prompt = args.prompt
+    if args.prompt_file is not None:
+        try:
+            prompt = args.prompt_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{args.prompt_file}: cannot read the prompt file: {exc}") from None
+    return RunConfig(
+        model=args.model,
+        profile=args.profile,
+        prompt=prompt,
+        max_tokens=args.max_tokens,
+        ctx=args.ctx,
+        threads=args.threads,
+        mmap=not args.no_mmap,
+        seed=args.seed,
+        temperature=args.temperature,
+        raw=args.raw,
+        memory_budget_mb=args.memory_budget_mb,
+        dram_mb=args.dram_mb,
+        speed_factor=args.speed_factor,
+        throttle=args.throttle,
+        gpu_layers=args.gpu_layers,
+        logits_all=args.logits_all,
+        ignore_eos=args.ignore_eos,
+        load_timeout_s=args.load_timeout,
+    )
+
+
+def _printer(quiet: bool) -> Any:
+    def on_event(event: Event) -> None:
+        if event.kind == "token" and not quiet:
+            sys.stdout.write(event.data.text)
+            sys.stdout.flush()
+
+    return on_event
+
+
+def finish(record: RunRecord, args: argparse.Namespace) -> int:
+    """Write the report and the history entry; return the exit code."""
+    if args.json is not None:
+        try:
+            write_json(record, args.json)
+        except OSError as exc:
+            sys.stderr.write(f"error: {args.json}: cannot write the report: {exc.strerror or exc}\n")
+            return 1
+    if not args.no_history:
+        try:
+            history.save(record)
+        except Exception as exc:  # the report on disk is what matters; say so and go on
+            sys.stderr.write(f"warning: run not stored in the history: {exc}\n")
+    if record.extra.get("error_kind") == "bad_input":
+        sys.stderr.write(f"error: {record.error}\n")
+        return 2
+    return EXIT.get(record.status, 1)
+
+
+def main(args: argparse.Namespace) -> int:
+    session = Session(config_from(args), on_event=_printer(args.quiet))
+
+    def interrupt(signum: int, frame: Any) -> None:
+        session.stop()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        record = session.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print("\n")
+    print(summary_text(record.to_dict()))
+    if args.json is not None:
+        print(f"\n  report written to {args.json}")
+    return finish(record, args)

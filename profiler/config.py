@@ -1,0 +1,76 @@
+"""A run's settings, and turning them (with a model and a profile) into a limit plan."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from profiler.errors import BadInput
+from profiler.gguf_meta import ModelInfo
+from profiler.limits import LimitPlan, host_cores
+from profiler.profiles import Profile
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """What the user asked for. ``None`` means "the profile's value" (or the default)."""
+
+    model: str
+    profile: str = "host"
+    prompt: str = "Why is memory the wall for phone LLMs?"
+    max_tokens: int = 128
+    ctx: int = 2048
+    threads: int | None = None
+    mmap: bool = True
+    seed: int = 42
+    temperature: float = 0.7
+    raw: bool = False
+    memory_budget_mb: float | None = None
+    dram_mb: float | None = None
+    speed_factor: float | None = None
+    throttle: str = "duty"
+    sample_hz: float = 50.0
+    gpu_layers: int = 0
+    logits_all: bool = False
+    ignore_eos: bool = False
+    load_timeout_s: float = 300.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise BadInput(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+
+
+def validate(config: RunConfig, model: ModelInfo) -> None:
+    """One-line BadInput for any option that cannot work with this model."""
+    for name in ("max_tokens", "ctx", "threads", "memory_budget_mb", "dram_mb", "sample_hz", "load_timeout_s"):
+        _positive(name, getattr(config, name))
+    if config.speed_factor is not None and not 0 < config.speed_factor <= 1:
+        raise BadInput(f"--speed-factor must be in (0, 1], got {config.speed_factor:g}")
+    if config.throttle not in ("duty", "quota"):
+        raise BadInput(f"--throttle must be 'duty' or 'quota', got {config.throttle!r}")
+    if not config.prompt.strip():
+        raise BadInput("--prompt is empty; give the model something to answer")
+    if model.context_length and config.ctx > model.context_length:
+        raise BadInput(f"--ctx {config.ctx} is larger than {model.file_name} allows ({model.context_length} tokens)")
+    if config.gpu_layers < 0:
+        raise BadInput(f"--gpu-layers must be 0 or more, got {config.gpu_layers}")
+
+
+def plan_limits(config: RunConfig, profile: Profile) -> LimitPlan:
+    budget = config.memory_budget_mb if config.memory_budget_mb is not None else profile.app_memory_budget_mb
+    dram = config.dram_mb if config.dram_mb is not None else profile.dram_mb
+    cores = None if profile.is_host else (profile.threads or profile.cores)
+    host = len(host_cores())
+    threads = config.threads or min(cores or host, host)
+    return LimitPlan(
+        budget_mb=float(budget) if budget is not None else None,
+        dram_mb=float(dram) if dram is not None else None,
+        cores=min(cores, host) if cores is not None else None,
+        threads=threads,
+        speed_factor=config.speed_factor if config.speed_factor is not None else 1.0,
+        throttle=config.throttle,
+    )

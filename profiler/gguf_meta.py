@@ -1,0 +1,267 @@
+"""Reading a GGUF file's metadata without loading its weights.
+
+Our own bounded parser (the file comes from the internet and llama.cpp must not
+be the first to see it), using the ``gguf`` package's enums and block sizes.
+Every count and length is checked against the bytes left in the file before it
+is used, so a hostile header costs at most one pass over the file: the only
+exception that escapes is :class:`ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import ModelFileError
+
+MAGIC = b"GGUF"
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+STRING, ARRAY = 8, 9
+_KEEP_STRING = 256 * 1024  # longer strings (rare) are skipped, not kept
+_KEEP_ARRAY = 64  # short arrays are kept; long ones (tokenizer vocab) are counted
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the report and the predictor need to know about a model file."""
+
+    path: str
+    file_name: str
+    file_size_bytes: int
+    name: str
+    architecture: str
+    parameters: int
+    quantization: str
+    file_type: int | None
+    bits_per_weight: float
+    tensor_bytes: int
+    n_tensors: int
+    n_layers: int | None
+    context_length: int | None
+    embedding_length: int | None
+    n_heads: int | None
+    n_kv_heads: int | None
+    head_dim_k: int | None
+    head_dim_v: int | None
+    vocab_size: int | None
+    has_chat_template: bool
+    gguf_version: int
+
+    @property
+    def parameters_b(self) -> float:
+        return self.parameters / 1e9
+
+    @property
+    def file_size_mb(self) -> float:
+        return self.file_size_bytes / (1024 * 1024)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self) | {"file_size_mb": round(self.file_size_mb, 2)}
+
+
+class _Reader:
+    def __init__(self, path: Path, buf: Any) -> None:
+        self.path, self.buf, self.pos, self.size = path, buf, 0, len(buf)
+
+    def fail(self, what: str) -> ModelFileError:
+        return ModelFileError(f"{self.path}: invalid or truncated GGUF: {what} (at byte {self.pos})")
+
+    def need(self, n: int, what: str) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise self.fail(f"truncated while reading {what}")
+
+    def unpack(self, fmt: str, what: str) -> Any:
+        n = struct.calcsize(fmt)
+        self.need(n, what)
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += n
+        return value
+
+    def string(self, what: str, keep: bool = True) -> str | None:
+        length = self.unpack("<Q", what)
+        if length > self.size - self.pos:
+            raise self.fail(f"{what} claims {length} bytes, more than the file holds")
+        raw = self.buf[self.pos : self.pos + length] if keep and length <= _KEEP_STRING else None
+        self.pos += length
+        return raw.decode("utf-8", errors="replace") if raw is not None else None
+
+    def value(self, vtype: int, what: str) -> Any:
+        if vtype in _SCALARS:
+            return self.unpack(_SCALARS[vtype], what)
+        if vtype == STRING:
+            return self.string(what)
+        if vtype == ARRAY:
+            etype = self.unpack("<I", what)
+            count = self.unpack("<Q", what)
+            smallest = struct.calcsize(_SCALARS[etype]) if etype in _SCALARS else 8
+            if etype not in _SCALARS and etype not in (STRING, ARRAY):
+                raise self.fail(f"{what}: unknown array element type {etype}")
+            if count * smallest > self.size - self.pos:
+                raise self.fail(f"{what}: array of {count} items is longer than the file")
+            if etype in _SCALARS and count > _KEEP_ARRAY:
+                self.pos += count * smallest
+                return _Count(count)
+            items = [self.value(etype, what) for _ in range(count)]
+            return items if count <= _KEEP_ARRAY else _Count(count)
+        raise self.fail(f"{what}: unknown value type {vtype}")
+
+
+@dataclass(frozen=True)
+class _Count:
+    """A long array we only counted."""
+
+    count: int
+
+
+def check_path(path: Path) -> None:
+    """Fail with a one-line message for a path that cannot be a model file."""
+    if not path.exists():
+        raise ModelFileError(f"{path}: model file not found")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory, not a .gguf file")
+    if not os.access(path, os.R_OK):
+        raise ModelFileError(f"{path}: permission denied (cannot read the model file)")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: empty file, not a GGUF model")
+
+
+def read_metadata(path: Path | str) -> ModelInfo:
+    """Parse the header, metadata and tensor table of a GGUF file."""
+    path = Path(path)
+    check_path(path)
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            return _parse(path, buf)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _parse(path: Path, buf: Any) -> ModelInfo:
+    import gguf
+
+    r = _Reader(path, buf)
+    magic = bytes(buf[:4])
+    if magic != MAGIC:
+        raise ModelFileError(f"{path}: not a GGUF file (starts with {magic!r}, expected {MAGIC!r})")
+    r.pos = 4
+    version = r.unpack("<I", "version")
+    if version not in (2, 3):
+        swapped = struct.unpack(">I", struct.pack("<I", version))[0]
+        kind = "big-endian GGUF is not supported" if swapped in (2, 3) else f"unsupported GGUF version {version}"
+        raise ModelFileError(f"{path}: {kind}")
+    n_tensors = r.unpack("<Q", "tensor count")
+    n_kv = r.unpack("<Q", "metadata count")
+    if n_kv * 13 > r.size - r.pos:  # a key-value pair takes at least 13 bytes
+        raise r.fail(f"header claims {n_kv} metadata entries, more than the file can hold")
+    if n_tensors * 24 > r.size - r.pos:  # a tensor entry takes at least 24 bytes
+        raise r.fail(f"header claims {n_tensors} tensors, more than the file can hold")
+    meta: dict[str, Any] = {}
+    for i in range(n_kv):
+        key = r.string(f"metadata key {i}") or ""
+        vtype = r.unpack("<I", f"type of {key!r}")
+        meta[key] = r.value(vtype, repr(key))
+    tensors = []
+    for i in range(n_tensors):
+        name = r.string(f"tensor {i} name") or ""
+        n_dims = r.unpack("<I", f"tensor {name!r} dims")
+        if n_dims > 8:
+            raise r.fail(f"tensor {name!r} has {n_dims} dimensions")
+        dims = [r.unpack("<Q", f"tensor {name!r} shape") for _ in range(n_dims)]
+        ttype = r.unpack("<I", f"tensor {name!r} type")
+        offset = r.unpack("<Q", f"tensor {name!r} offset")
+        tensors.append((name, dims, ttype, offset))
+    alignment = meta.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise r.fail(f"general.alignment {alignment!r} is not a power of two")
+    data_start = (r.pos + alignment - 1) // alignment * alignment
+    params = total_bytes = 0
+    biggest: dict[int, int] = {}
+    data_end = data_start
+    for name, dims, ttype, offset in tensors:
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
+        except (ValueError, KeyError):
+            raise r.fail(f"tensor {name!r} has unknown type {ttype}") from None
+        count = 1
+        for d in dims:
+            count *= d
+        if count > 1 << 48:
+            raise r.fail(f"tensor {name!r} claims {count} elements")
+        nbytes = count // block * type_size
+        params += count
+        total_bytes += nbytes
+        biggest[ttype] = biggest.get(ttype, 0) + nbytes
+        data_end = max(data_end, data_start + offset + nbytes)
+    if data_end > r.size:
+        raise ModelFileError(
+            f"{path}: truncated GGUF: tensor data ends at byte {data_end:,}, the file has {r.size:,} bytes"
+        )
+    return _info(path, r.size, version, meta, params, total_bytes, biggest, len(tensors))
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, list):  # per-layer values (some architectures): take the first
+        value = value[0] if value else None
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _info(
+    path: Path,
+    size: int,
+    version: int,
+    meta: dict[str, Any],
+    params: int,
+    total_bytes: int,
+    by_type: dict[int, int],
+    n_tensors: int,
+) -> ModelInfo:
+    import gguf
+
+    arch = meta.get("general.architecture")
+    arch = arch if isinstance(arch, str) and arch else "unknown"
+    file_type = _int(meta.get("general.file_type"))
+    quant = None
+    if file_type is not None:
+        try:
+            quant = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+        except ValueError:
+            quant = None
+    if quant is None and by_type:
+        quant = gguf.GGMLQuantizationType(max(by_type, key=lambda t: by_type[t])).name
+    tokens = meta.get("tokenizer.ggml.tokens")
+    vocab = tokens.count if isinstance(tokens, _Count) else len(tokens) if isinstance(tokens, list) else None
+    name = meta.get("general.name")
+    n_heads = _int(meta.get(f"{arch}.attention.head_count"))
+    embedding = _int(meta.get(f"{arch}.embedding_length"))
+    head_k = _int(meta.get(f"{arch}.attention.key_length"))
+    if head_k is None and n_heads and embedding:
+        head_k = embedding // n_heads
+    return ModelInfo(
+        path=str(path),
+        file_name=path.name,
+        file_size_bytes=size,
+        name=name if isinstance(name, str) and name else path.stem,
+        architecture=arch,
+        parameters=params,
+        quantization=quant or "unknown",
+        file_type=file_type,
+        bits_per_weight=round(total_bytes * 8 / params, 3) if params else 0.0,
+        tensor_bytes=total_bytes,
+        n_tensors=n_tensors,
+        n_layers=_int(meta.get(f"{arch}.block_count")),
+        context_length=_int(meta.get(f"{arch}.context_length")),
+        embedding_length=embedding,
+        n_heads=n_heads,
+        n_kv_heads=_int(meta.get(f"{arch}.attention.head_count_kv")) or n_heads,
+        head_dim_k=head_k,
+        head_dim_v=_int(meta.get(f"{arch}.attention.value_length")) or head_k,
+        vocab_size=vocab,
+        has_chat_template=isinstance(meta.get("tokenizer.chat_template"), str),
+        gguf_version=version,
+    )

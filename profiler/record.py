@@ -1,0 +1,162 @@
+"""What one run measured: plain dataclasses, and the JSON report (schema version 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading of the child, taken by the parent. Sizes in MB, time in s from start."""
+
+    t: float
+    rss_mb: float
+    footprint_mb: float
+    file_mb: float
+    anon_mb: float
+    swap_mb: float
+    cpu_percent: float
+    threads: int
+    gpu_mem_mb: float | None = None
+    gpu_power_w: float | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    index: int
+    t: float
+    text: str
+    latency_ms: float
+    id: int = -1
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit in force and the mechanism that enforced it ('none' if nothing did)."""
+
+    value: float | None
+    unit: str
+    mechanism: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Kill:
+    reason: str  # "memory_budget" (watchdog, like jetsam) or "dram_limit" (kernel OOM in the cgroup)
+    at_s: float
+    footprint_mb: float
+    limit_mb: float
+    tokens_before_kill: int
+
+
+@dataclass
+class Summary:
+    load_time_s: float | None = None
+    ttft_s: float | None = None
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_tokens_per_s: float | None = None
+    decode_tokens_per_s: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p95_ms: float | None = None
+    peak_rss_mb: float | None = None
+    peak_footprint_mb: float | None = None
+    peak_file_mb: float | None = None
+    wall_time_s: float | None = None
+    sample_rate_hz: float | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything a run produced; filled in as it goes, so a dead run keeps what it measured."""
+
+    run_id: str
+    started_at: str
+    config: dict[str, Any]
+    model: dict[str, Any]
+    profile: dict[str, Any]
+    host: dict[str, Any]
+    status: str = "running"  # completed | killed | stopped | error
+    error: str | None = None
+    stop_reason: str | None = None
+    limits: dict[str, Limit] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
+    kill: Kill | None = None
+    samples: list[Sample] = field(default_factory=list)
+    tokens: list[Token] = field(default_factory=list)
+    output_text: str = ""
+    loaded_at_s: float | None = None
+    child: dict[str, Any] = field(default_factory=dict)
+    log_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def finish_summary(self) -> None:
+        """Compute the summary from the tokens and samples taken so far."""
+        s = self.summary
+        s.generated_tokens = len(self.tokens)
+        if self.tokens and self.loaded_at_s is not None:
+            s.ttft_s = self.tokens[0].t - self.loaded_at_s
+            if s.ttft_s > 0 and s.prompt_tokens:
+                s.prefill_tokens_per_s = s.prompt_tokens / s.ttft_s
+        if len(self.tokens) >= 2:
+            span = self.tokens[-1].t - self.tokens[0].t
+            if span > 0:
+                s.decode_tokens_per_s = (len(self.tokens) - 1) / span
+            gaps = [tok.latency_ms for tok in self.tokens[1:]]
+            s.itl_p50_ms = statistics.median(gaps)
+            s.itl_p95_ms = percentile(gaps, 95)
+        if self.samples:
+            s.peak_rss_mb = max(x.rss_mb for x in self.samples)
+            s.peak_footprint_mb = max(x.footprint_mb for x in self.samples)
+            s.peak_file_mb = max(x.file_mb for x in self.samples)
+            span = self.samples[-1].t - self.samples[0].t
+            if span > 0:
+                s.sample_rate_hz = (len(self.samples) - 1) / span
+        if self.kill is not None and s.peak_footprint_mb is not None:
+            s.peak_footprint_mb = max(s.peak_footprint_mb, self.kill.footprint_mb)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        data = {"schema_version": SCHEMA_VERSION, **data, **self.extra}
+        return data
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Linear-interpolated percentile (numpy's default), without numpy."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(record: RunRecord, path: Path) -> None:
+    write_atomic(path, json.dumps(record.to_dict(), indent=1, ensure_ascii=False) + "\n")

@@ -1,0 +1,359 @@
+"""One profiling run: spawn the child, cap it like a phone, sample it, record it.
+
+``Session(config).run()`` blocks until the run ends and returns its
+:class:`RunRecord`; ``stop()`` may be called from any thread. Events reach the
+caller through ``on_event`` (called from the sampler and the run's own thread;
+the GUI turns them into Qt signals, in batches).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, Listener
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from profiler import gguf_meta, hostinfo, limits, models, paths, protocol
+from profiler.config import RunConfig, plan_limits, validate
+from profiler.errors import ProfilerError, ProtocolError
+from profiler.gpu import GpuMonitor
+from profiler.profiles import load_profile
+from profiler.record import Kill, RunRecord, Sample, Token
+from profiler.sampler import Sampler
+from profiler.throttle import DutyCycle
+
+CONNECT_TIMEOUT_S = 60.0
+STOP_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """``kind`` is 'status', 'limits', 'loaded', 'token', 'sample' or 'finished'."""
+
+    kind: str
+    data: Any
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _exited(proc: Popen[bytes]) -> bool:
+    """True once the child has exited, without reaping it (its pid stays ours)."""
+    if hasattr(os, "waitid"):
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+    return proc.poll() is not None
+
+
+def _stderr_tail(path: Path, limit: int = 2000) -> str:
+    try:
+        data = path.read_bytes()[-limit:]
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace").strip()
+
+
+class Session:
+    """Resolves and validates everything up front (raising BadInput), then runs once."""
+
+    def __init__(self, config: RunConfig, *, on_event: Callable[[Event], None] | None = None) -> None:
+        self.config = config
+        self.on_event = on_event or (lambda event: None)
+        self.model_path = models.resolve(config.model)
+        self.model = gguf_meta.read_metadata(self.model_path)
+        self.profile = load_profile(config.profile)
+        validate(config, self.model)
+        self.plan = plan_limits(config, self.profile)
+        self.run_id = new_run_id()
+        self.log_path = paths.logs_dir() / f"{self.run_id}.log"
+        self.record = RunRecord(
+            run_id=self.run_id,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            config=config.to_dict() | {"model_path": str(self.model_path), "threads": self.plan.threads},
+            model=self.model.to_dict(),
+            profile=self.profile.to_dict(),
+            host=hostinfo.describe(),
+            log_path=str(self.log_path),
+        )
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.pid: int | None = None
+
+    # -- control -------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to end: the child finishes its token and reports, or is killed."""
+        self._stop.set()
+
+    def _emit(self, kind: str, data: Any) -> None:
+        try:
+            self.on_event(Event(kind, data))
+        except Exception:  # a listener's bug must not lose the run
+            pass
+
+    # -- the run -------------------------------------------------------------------
+    def run(self) -> RunRecord:
+        record = self.record
+        t0 = time.monotonic()
+        enforcement = limits.prepare(self.plan)
+        key = secrets.token_bytes(32)
+        listener = Listener(authkey=key)
+        gpu = GpuMonitor.open()
+        proc: Popen[bytes] | None = None
+        sampler: Sampler | None = None
+        throttle: DutyCycle | None = None
+        try:
+            with open(self.log_path, "wb") as log:
+                proc = self._spawn(listener, key, log, enforcement.spawn_prefix)
+            self.pid = proc.pid
+            record.child = {"pid": proc.pid}
+            sampler = Sampler(
+                proc.pid,
+                t0,
+                rate_hz=self.config.sample_hz,
+                budget_mb=self.plan.budget_mb,
+                tokens_so_far=lambda: len(record.tokens),
+                on_sample=self._on_sample,
+                gpu=gpu,
+            )
+            sampler.start()
+            self._emit("status", "starting")
+            conn = self._accept(listener, proc, sampler)
+            if conn is not None:
+                with conn:
+                    hello = protocol.decode(conn.recv_bytes())
+                    record.child |= {k: hello[k] for k in ("pid", "python", "llama_cpp")}
+                    limits.apply(proc.pid, self.plan, enforcement)
+                    record.limits = dict(enforcement.limits)
+                    self._emit("limits", record.limits)
+                    if self.plan.speed_factor < 1.0 and enforcement.limits["speed"].mechanism == "duty cycle":
+                        throttle = DutyCycle(proc.pid, self._factor_at)
+                        throttle.start()
+                    conn.send_bytes(protocol.encode("start", config=self._child_config()))
+                    self._emit("status", "loading")
+                    self._converse(conn, proc, sampler, t0)
+        except (ProtocolError, OSError, EOFError) as exc:
+            if record.status == "running":
+                record.status, record.error = "error", f"lost the child: {exc}"
+        finally:
+            self._finish(proc, sampler, throttle, enforcement, listener, gpu, t0)
+        return record
+
+    def _factor_at(self, seconds: float) -> float:
+        return self.plan.speed_factor
+
+    def _spawn(self, listener: Listener, key: bytes, log: Any, prefix: list[str]) -> Popen[bytes]:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["POCKETPROF_AUTHKEY"] = key.hex()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        cmd = [*prefix, sys.executable, "-m", "profiler.worker", str(listener.address)]
+        return Popen(cmd, stdin=None, stdout=log, stderr=log, env=env, start_new_session=True)
+
+    def _accept(self, listener: Listener, proc: Popen[bytes], sampler: Sampler) -> Connection | None:
+        box: list[Connection] = []
+
+        def accept() -> None:
+            try:
+                box.append(listener.accept())
+            except (OSError, EOFError, ValueError):
+                pass
+
+        thread = threading.Thread(target=accept, name="pocketprof-accept", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while thread.is_alive():
+            thread.join(0.05)
+            if _exited(proc) or sampler.kill is not None or self._stop.is_set():
+                break
+            if time.monotonic() > deadline:
+                self.record.status = "error"
+                self.record.error = f"the child did not connect within {CONNECT_TIMEOUT_S:.0f} s"
+                break
+        if box:
+            return box[0]
+        listener.close()  # unblocks accept()
+        thread.join(1.0)
+        return box[0] if box else None
+
+    def _child_config(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "model_path": str(self.model_path),
+            "n_ctx": c.ctx,
+            "n_threads": self.plan.threads,
+            "use_mmap": c.mmap,
+            "seed": c.seed,
+            "temperature": c.temperature,
+            "max_tokens": c.max_tokens,
+            "prompt": c.prompt,
+            "raw": c.raw,
+            "gpu_layers": c.gpu_layers,
+            "logits_all": c.logits_all,
+            "ignore_eos": c.ignore_eos,
+        }
+
+    def _on_sample(self, sample: Sample) -> None:
+        with self._lock:
+            self.record.samples.append(sample)
+        self._emit("sample", sample)
+
+    def _converse(self, conn: Connection, proc: Popen[bytes], sampler: Sampler, t0: float) -> None:
+        record = self.record
+        started = time.monotonic()
+        stop_sent: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._stop.is_set() and stop_sent is None:
+                stop_sent = now
+                if record.loaded_at_s is None:
+                    break  # still loading: nothing to wait for, the child is killed
+                conn.send_bytes(protocol.encode("stop"))
+            if stop_sent is not None and now - stop_sent > STOP_GRACE_S:
+                break
+            if record.loaded_at_s is None and now - started > self.config.load_timeout_s:
+                record.status = "error"
+                record.error = f"the model did not load within {self.config.load_timeout_s:g} s (load timeout)"
+                break
+            if sampler.kill is not None:
+                break
+            try:
+                ready = conn.poll(0.02)
+                message = protocol.decode(conn.recv_bytes()) if ready else None
+            except (EOFError, OSError):
+                break
+            if message is None:
+                if _exited(proc) and not conn.poll(0):
+                    break
+                continue
+            if self._handle(message, t0):
+                break
+
+    def _handle(self, message: dict[str, Any], t0: float) -> bool:
+        """Apply one message to the record; True when the run is over."""
+        record = self.record
+        kind = message["type"]
+        if kind == "progress":
+            self._emit("status", message["stage"])
+        elif kind == "loaded":
+            record.loaded_at_s = message["t"] - t0
+            record.summary.load_time_s = message["load_time_s"]
+            record.summary.prompt_tokens = message["prompt_tokens"]
+            record.child |= {"n_ctx": message["n_ctx"], "chat_template": message["chat_template"]}
+            self._emit("loaded", message)
+        elif kind == "token":
+            t = message["t"] - t0
+            previous = record.tokens[-1].t if record.tokens else (record.loaded_at_s or t)
+            token = Token(
+                index=len(record.tokens),
+                t=t,
+                text=message["text"],
+                latency_ms=(t - previous) * 1000.0,
+                id=message["id"],
+            )
+            with self._lock:
+                record.tokens.append(token)
+                record.output_text += token.text
+            self._emit("token", token)
+        elif kind == "done":
+            record.stop_reason = message["reason"]
+            record.status = "stopped" if message["reason"] == "stopped" else "completed"
+            return True
+        elif kind == "error":
+            record.status = "error"
+            record.error = message["message"]
+            record.extra["error_kind"] = message["kind"]
+            return True
+        return False
+
+    def _finish(
+        self,
+        proc: Popen[bytes] | None,
+        sampler: Sampler | None,
+        throttle: DutyCycle | None,
+        enforcement: limits.Enforcement,
+        listener: Listener,
+        gpu: GpuMonitor | None,
+        t0: float,
+    ) -> None:
+        record = self.record
+        if proc is not None:
+            deadline = time.monotonic() + 5.0
+            while not _exited(proc) and time.monotonic() < deadline and record.status in ("completed", "stopped"):
+                time.sleep(0.01)  # a clean child closes llama.cpp and exits by itself
+            if not _exited(proc):
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if throttle is not None:
+            throttle.stop()
+            record.extra["throttle"] = {"achieved_factor": throttle.achieved_factor}
+        if sampler is not None:
+            sampler.stop()
+            sampler.join(2.0)
+        exit_code = proc.wait() if proc is not None else None
+        record.child["exit_code"] = exit_code
+        listener.close()
+        oom = enforcement.oom_kills()
+        enforcement.release()
+        if gpu is not None:
+            gpu.close()
+        self._classify(sampler, exit_code, oom, t0)
+        record.finish_summary()
+        record.summary.wall_time_s = time.monotonic() - t0
+        if sampler is not None:
+            record.extra["sampler_cpu_s"] = sampler.cpu_seconds
+        self._emit("finished", record)
+
+    def _classify(self, sampler: Sampler | None, exit_code: int | None, oom: int, t0: float) -> None:
+        record = self.record
+        if sampler is not None and sampler.kill is not None and record.status != "completed":
+            record.status, record.kill = "killed", sampler.kill
+            record.error = None
+            return
+        if record.status != "running":
+            return
+        if oom and record.limits.get("dram") is not None:
+            last = record.samples[-1] if record.samples else None
+            record.status = "killed"
+            record.kill = Kill(
+                reason="dram_limit",
+                at_s=last.t if last else time.monotonic() - t0,
+                footprint_mb=last.footprint_mb if last else 0.0,
+                limit_mb=float(record.limits["dram"].value or 0),
+                tokens_before_kill=len(record.tokens),
+            )
+        elif self._stop.is_set():
+            record.status, record.stop_reason = "stopped", "stopped"
+        else:
+            record.status = "error"
+            record.error = _crash_message(exit_code, self.log_path)
+
+
+def _crash_message(exit_code: int | None, log_path: Path) -> str:
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        what = f"the child process crashed ({name})"
+    else:
+        what = f"the child process exited unexpectedly (code {exit_code})"
+    tail = _stderr_tail(log_path, 300).splitlines()
+    return what + (f"; last log line: {tail[-1]}" if tail else "") + f"; log: {log_path}"
+
+
+__all__ = ["Event", "ProfilerError", "RunConfig", "Session"]

@@ -1,0 +1,87 @@
+"""Slowing the child to a phone's speed with a SIGSTOP/SIGCONT duty cycle.
+
+Every ``period_s`` (15 ms by default) the child runs for ``factor × period`` and
+is stopped for the rest. SIGSTOP stops all of llama.cpp's threads at once, so
+they never wait at a barrier for a thread the throttle froze mid-step (which a
+CPU quota does: see GUIDE.md §2), and per-token latency stays realistic. The
+factor may change over the run (a phone's sustained-performance curve).
+psutil's suspend/resume does the same on macOS and Windows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+
+class DutyCycle(threading.Thread):
+    """Runs the child a fraction ``factor_at(t)`` of every period until stopped.
+
+    The schedule corrects itself: each on-phase is sized so that the child's total
+    running time so far matches ``factor × elapsed``, so a throttle thread woken
+    late (the child keeps every core busy) does not let the child run faster.
+    """
+
+    def __init__(self, pid: int, factor_at: Callable[[float], float], *, period_s: float = 0.015) -> None:
+        super().__init__(name="pocketprof-throttle", daemon=True)
+        self.factor_at = factor_at
+        self.period_s = period_s
+        self.pid = pid
+        self._proc = psutil.Process(pid)
+        self._halt = threading.Event()
+        self.running_s = 0.0
+        self.stopped_s = 0.0
+        self.target_s = 0.0  # running time the factors asked for so far
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=1.0)
+
+    @property
+    def achieved_factor(self) -> float | None:
+        total = self.running_s + self.stopped_s
+        return self.running_s / total if total > 0 else None
+
+    def _signal(self, pause: bool) -> None:
+        if sys.platform == "win32":
+            self._proc.suspend() if pause else self._proc.resume()
+        else:  # the session reaps the child only after this thread stopped: the pid is ours
+            os.kill(self.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+
+    def run(self) -> None:
+        period = self.period_s
+        start = last_resume = time.monotonic()
+        try:
+            while not self._halt.is_set():
+                factor = min(1.0, max(0.01, self.factor_at(last_resume - start)))
+                self.target_s += factor * period
+                if factor >= 1.0:
+                    self._halt.wait(period)
+                    continue
+                on = min(2 * period, max(0.0005, self.target_s - self.running_s))
+                self._halt.wait(max(0.0, last_resume + on - time.monotonic()))
+                if self._halt.is_set():
+                    break
+                self._signal(pause=True)
+                t_stop = time.monotonic()
+                self.running_s += t_stop - last_resume
+                # stay stopped until running/elapsed is back at the factor
+                resume_at = start + self.running_s / factor
+                self._halt.wait(max(0.0005, resume_at - time.monotonic()))
+                self._signal(pause=False)
+                last_resume = time.monotonic()
+                self.stopped_s += last_resume - t_stop
+        except (ProcessLookupError, psutil.Error):
+            return  # the child is gone
+        finally:
+            self.running_s += max(0.0, time.monotonic() - last_resume)
+            try:
+                self._signal(pause=False)
+            except (ProcessLookupError, psutil.Error):
+                pass

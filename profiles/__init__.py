@@ -1,0 +1,1 @@
+"""Phone profiles (TOML data files), shipped inside the installed package."""

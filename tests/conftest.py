@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated data directory, and a guard against leftovers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from profiler import models
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def pocketprof_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "pocketprof-home"
+    monkeypatch.setenv("POCKETPROF_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    """Fail a test that leaves a child process or one of our threads running."""
+    yield
+    me = psutil.Process()
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        children = [c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
+        threads = [t for t in threading.enumerate() if t.name.startswith("pocketprof-") and t.is_alive()]
+        if not children and not threads:
+            return
+        time.sleep(0.05)
+    for child in children:
+        child.kill()
+    pytest.fail(f"test left running: processes {[c.pid for c in children]}, threads {[t.name for t in threads]}")
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    return models.resolve("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma3() -> Path:
+    return models.resolve("gemma3-270m")
+
+
+def run_cli(*args: str, timeout: float = 300, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run the real ``pocketprof`` command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "profiler.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )

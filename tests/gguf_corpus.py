@@ -1,0 +1,41 @@
+"""Broken GGUF files, written on demand by the tests (never committed as binaries)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+
+def truncated(source: Path, dest: Path, keep_fraction: float = 0.5) -> Path:
+    data = source.read_bytes()
+    dest.write_bytes(data[: int(len(data) * keep_fraction)])
+    return dest
+
+
+def text_named_gguf(dest: Path) -> Path:
+    dest.write_text("this is a README, not a model\n" * 20)
+    return dest
+
+
+def wrong_magic(source: Path, dest: Path) -> Path:
+    with open(source, "rb") as handle:
+        head = handle.read(1 << 20)
+    dest.write_bytes(b"GGML" + head[4:])
+    return dest
+
+
+def header(version: int = 3, n_tensors: int = 0, n_kv: int = 0, body: bytes = b"") -> bytes:
+    return b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv) + body
+
+
+def absurd_counts(dest: Path, which: str) -> Path:
+    """A header that claims 2**60 tensors or metadata entries."""
+    n_tensors, n_kv = (1 << 60, 0) if which == "tensors" else (0, 1 << 60)
+    dest.write_bytes(header(n_tensors=n_tensors, n_kv=n_kv, body=b"\0" * 4096))
+    return dest
+
+
+def long_string(dest: Path) -> Path:
+    """One metadata key whose length claims far more bytes than the file has."""
+    dest.write_bytes(header(n_kv=1, body=struct.pack("<Q", 1 << 40) + b"general.name"))
+    return dest

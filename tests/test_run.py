@@ -1,0 +1,191 @@
+"""The real model in the real child process, under real limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from profiler import linux
+from profiler.config import RunConfig
+from profiler.session import Event, Session
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.model
+
+
+def run(**options: object) -> Session:
+    session = Session(RunConfig(**{"model": "smollm2-135m", "profile": "iphone-16", "max_tokens": 32, **options}))
+    session.run()
+    return session
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_each_default_model_completes_under_iphone_16(model: str, tmp_path: Path):
+    out = tmp_path / "run.json"
+    result = run_cli(
+        "run", "--model", model, "--profile", "iphone-16", "--max-tokens", "24", "--no-mmap", "--json", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["schema_version"] == 1 and report["status"] == "completed"
+    s = report["summary"]
+    assert s["decode_tokens_per_s"] > 0 and s["prefill_tokens_per_s"] > 0
+    assert s["generated_tokens"] == len(report["tokens"]) > 0
+    assert 0 < s["itl_p50_ms"] <= s["itl_p95_ms"]
+    assert s["peak_rss_mb"] * 1024 * 1024 > report["model"]["file_size_bytes"]  # weights read in, no mmap
+    assert s["peak_footprint_mb"] * 1024 * 1024 > report["model"]["file_size_bytes"] * 0.9
+    assert report["output_text"] == "".join(t["text"] for t in report["tokens"])
+    assert report["output_text"] in result.stdout  # streamed to the terminal
+    assert "decode" in result.stdout and "by watchdog" in result.stdout
+    assert report["limits"]["memory_budget"]["mechanism"] == "watchdog"
+    assert report["limits"]["cores"]["mechanism"] == "affinity"
+    assert report["host"]["llama_cpp"] and report["model"]["parameters"] > 1e8
+    assert s["sample_rate_hz"] >= 45
+
+
+def test_budget_below_the_model_kills_during_load(tmp_path: Path):
+    out = tmp_path / "killed.json"
+    result = run_cli("run", "--memory-budget-mb", "40", "--no-mmap", "--json", str(out), "--quiet")
+    assert result.returncode == 3, result.stderr
+    report = json.loads(out.read_text())
+    assert report["status"] == "killed"
+    kill = report["kill"]
+    assert kill["reason"] == "memory_budget" and kill["footprint_mb"] > 40 and kill["limit_mb"] == 40
+    assert report["samples"] and report["tokens"] == [] and kill["tokens_before_kill"] == 0
+    assert "KILLED" in result.stdout
+
+
+def test_kill_mid_generation_keeps_the_tokens_before_it():
+    # Keeping every position's logits grows the footprint by n_vocab × 4 bytes a token.
+    probe = run(logits_all=True, temperature=0.0, max_tokens=8, ignore_eos=True)
+    steady = max(s.footprint_mb for s in probe.record.samples)
+    session = run(logits_all=True, temperature=0.0, max_tokens=200, ignore_eos=True, memory_budget_mb=steady + 6)
+    record = session.record
+    assert record.status == "killed", record.error
+    assert record.kill is not None and record.kill.footprint_mb > steady + 6
+    assert 0 < record.kill.tokens_before_kill <= len(record.tokens) < 200
+    assert record.output_text == "".join(t.text for t in record.tokens)
+
+
+def test_speed_factor_half_halves_decode_speed():
+    ratios = []
+    for _ in range(2):  # alternate, compare side by side: this machine is noisy
+        full = run(max_tokens=160, temperature=0.0, profile="host", ignore_eos=True).record.summary.decode_tokens_per_s
+        half = run(max_tokens=160, temperature=0.0, profile="host", speed_factor=0.5, ignore_eos=True).record
+        assert half.limits["speed"].mechanism == "duty cycle"
+        ratios.append(half.summary.decode_tokens_per_s / full)
+    assert 0.4 <= sum(ratios) / len(ratios) <= 0.6, ratios
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads thread affinity from /proc")
+def test_child_is_confined_to_the_profile_cores(tmp_path: Path):
+    phone = tmp_path / "one-core.toml"
+    text = (ROOT / "profiles" / "iphone-16.toml").read_text().replace("threads = 2", "threads = 1", 1)
+    phone.write_text(text)
+    seen: list[list[set[int]]] = []
+    holder: dict[str, Session] = {}
+
+    def on_event(event: Event) -> None:
+        if event.kind == "token" and not seen:
+            seen.append(linux.thread_affinities(holder["s"].pid or 0))
+
+    session = Session(RunConfig(model="smollm2-135m", profile=str(phone), max_tokens=16), on_event=on_event)
+    holder["s"] = session
+    record = session.run()
+    assert record.status == "completed"
+    assert record.limits["cores"].value == 1 and record.limits["threads"].value == 1
+    first = min(os.sched_getaffinity(0))
+    assert seen and len(seen[0]) >= 2  # llama.cpp's threads, all checked
+    assert all(cpus == {first} for cpus in seen[0]), seen
+
+
+def test_sigsegv_in_the_child_gives_an_error_report_and_a_healthy_parent(tmp_path: Path):
+    crashed: list[int] = []
+
+    def on_event(event: Event) -> None:
+        if event.kind == "token" and event.data.index == 3 and not crashed:
+            crashed.append(1)
+            os.kill(session.pid or 0, signal.SIGSEGV)
+
+    session = Session(
+        RunConfig(model="smollm2-135m", profile="host", max_tokens=400, ignore_eos=True), on_event=on_event
+    )
+    record = session.run()
+    assert record.status == "error"
+    assert "SIGSEGV" in (record.error or "")
+    assert len(record.tokens) >= 4 and record.samples
+    assert record.child["exit_code"] == -signal.SIGSEGV
+    again = run(max_tokens=4)  # the parent is fine: it runs again
+    assert again.record.status == "completed"
+
+
+def test_stop_mid_run_keeps_what_was_measured():
+    holder: dict[str, Session] = {}
+
+    def on_event(event: Event) -> None:
+        if event.kind == "token" and event.data.index == 5:
+            holder["s"].stop()
+
+    session = Session(
+        RunConfig(model="smollm2-135m", profile="host", max_tokens=400, ignore_eos=True), on_event=on_event
+    )
+    holder["s"] = session
+    record = session.run()
+    assert record.status == "stopped" and record.stop_reason == "stopped"
+    assert 6 <= len(record.tokens) < 400
+
+
+def test_ctrl_c_on_the_cli_writes_a_stopped_report(tmp_path: Path):
+    out = tmp_path / "stopped.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "profiler.cli",
+            "run",
+            "--profile",
+            "host",
+            "--max-tokens",
+            "2000",
+            "--ignore-eos",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while proc.stdout.read(1) == "" and time.monotonic() < deadline:  # wait for the first token
+        time.sleep(0.05)
+    children = psutil.Process(proc.pid).children()
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    report = json.loads(out.read_text())
+    assert report["status"] == "stopped" and report["tokens"]
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+
+
+def test_events_arrive_in_order_from_a_real_run():
+    kinds: list[str] = []
+    lock = threading.Lock()
+
+    def on_event(event: Event) -> None:
+        with lock:
+            kinds.append(event.kind)
+
+    Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8), on_event=on_event).run()
+    assert kinds.index("limits") < kinds.index("loaded") < kinds.index("token") < kinds.index("finished")
+    assert kinds[-1] == "finished" and "sample" in kinds
