@@ -29,6 +29,7 @@ class LimitPlan:
     threads: int
     speed_factor: float
     throttle: str = "duty"  # "duty" or "quota"
+    follows_curve: bool = False  # the factor follows the profile's sustained-performance curve
 
 
 @dataclass
@@ -136,6 +137,11 @@ def _apply_cores(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
 
 def _apply_speed(plan: LimitPlan, enforcement: Enforcement) -> None:
     factor = plan.speed_factor
+    if plan.follows_curve and plan.throttle == "duty":
+        enforcement.limits["speed"] = Limit(
+            factor, "x host", "duty cycle", "SIGSTOP/SIGCONT, 15 ms period, following the sustained-speed curve"
+        )
+        return
     if factor >= 1.0:
         enforcement.limits["speed"] = Limit(1.0, "x host", NONE, "full host speed")
         return

@@ -32,6 +32,8 @@ def logs_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    path = home() / "cache"
+    """Measured host figures; ``POCKETPROF_CACHE`` moves it (tests share one)."""
+    override = os.environ.get("POCKETPROF_CACHE")
+    path = Path(override) if override else home() / "cache"
     path.mkdir(parents=True, exist_ok=True)
     return path

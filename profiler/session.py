@@ -24,6 +24,7 @@ from typing import Any
 
 from profiler import gguf_meta, hostinfo, limits, models, paths, protocol
 from profiler.config import RunConfig, plan_limits, validate
+from profiler.energy import HostEnergyMeter
 from profiler.errors import ProfilerError, ProtocolError
 from profiler.gpu import GpuMonitor
 from profiler.profiles import load_profile
@@ -69,7 +70,9 @@ def _stderr_tail(path: Path, limit: int = 2000) -> str:
 class Session:
     """Resolves and validates everything up front (raising BadInput), then runs once."""
 
-    def __init__(self, config: RunConfig, *, on_event: Callable[[Event], None] | None = None) -> None:
+    def __init__(
+        self, config: RunConfig, *, on_event: Callable[[Event], None] | None = None, calibrate: bool = True
+    ) -> None:
         self.config = config
         self.on_event = on_event or (lambda event: None)
         self.model_path = models.resolve(config.model)
@@ -88,6 +91,7 @@ class Session:
             host=hostinfo.describe(),
             log_path=str(self.log_path),
         )
+        self.calibrate = calibrate
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.pid: int | None = None
@@ -106,8 +110,11 @@ class Session:
     # -- the run -------------------------------------------------------------------
     def run(self) -> RunRecord:
         record = self.record
+        self._emulate()
         t0 = time.monotonic()
         enforcement = limits.prepare(self.plan)
+        meter = HostEnergyMeter(gpu=None)
+        meter.start()
         key = secrets.token_bytes(32)
         listener = Listener(authkey=key)
         gpu = GpuMonitor.open()
@@ -138,7 +145,7 @@ class Session:
                     limits.apply(proc.pid, self.plan, enforcement)
                     record.limits = dict(enforcement.limits)
                     self._emit("limits", record.limits)
-                    if self.plan.speed_factor < 1.0 and enforcement.limits["speed"].mechanism == "duty cycle":
+                    if enforcement.limits["speed"].mechanism == "duty cycle":
                         throttle = DutyCycle(proc.pid, self._factor_at)
                         throttle.start()
                     conn.send_bytes(protocol.encode("start", config=self._child_config()))
@@ -149,10 +156,67 @@ class Session:
                 record.status, record.error = "error", f"lost the child: {exc}"
         finally:
             self._finish(proc, sampler, throttle, enforcement, listener, gpu, t0)
+            self._energy(meter)
+            self._emit("finished", record)
         return record
 
+    def _emulate(self) -> None:
+        """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one."""
+        config, profile, plan = self.config, self.profile, self.plan
+        plan.follows_curve = not profile.is_host and len(profile.sustained_minutes) > 1
+        if config.speed_factor is not None or profile.is_host:
+            plan.speed_factor = config.speed_factor or 1.0
+            return
+        from profiler import calibrate, predict
+
+        try:
+            target = predict.predict(profile, model=self.model, ctx=config.ctx).speed.decode_tokens_per_s
+        except ProfilerError:
+            return
+        host = None
+        if self.calibrate:
+            self._emit("status", "measuring the host's speed for this model (once)")
+            host = calibrate.host_decode_tps(config.model, self.model_path, plan.threads, config.ctx)
+        emulation: dict[str, Any] = {
+            "target_decode_tokens_per_s": round(target, 2),
+            "host_decode_tokens_per_s": round(host, 2) if host else None,
+            "speed_factor": 1.0,
+            "host_slower_than_target": bool(host and host < target),
+        }
+        if host:
+            plan.speed_factor = min(1.0, target / host)
+            emulation["speed_factor"] = round(plan.speed_factor, 4)
+            if host < target:
+                emulation["host_lag"] = round(target / host, 2)
+        self.record.extra["emulation"] = emulation
+
+    def _energy(self, meter: HostEnergyMeter) -> None:
+        from profiler import energy
+
+        record = self.record
+        joules, source = meter.stop()
+        record.extra["host_energy"] = (
+            {"j_total": round(joules, 3), "source": source, "note": "measured on this host, not the phone"}
+            if joules is not None
+            else {"j_total": None, "reason": source}
+        )
+        try:
+            record.extra["energy"] = energy.run_energy(
+                self.profile,
+                model=self.model,
+                generated_tokens=len(record.tokens),
+                decode_tps=record.summary.decode_tokens_per_s,
+                ctx=self.config.ctx,
+            )
+        except ProfilerError as exc:
+            record.extra["energy"] = None
+            record.extra["energy_error"] = str(exc)
+
     def _factor_at(self, seconds: float) -> float:
-        return self.plan.speed_factor
+        """The throttle's factor now: the base factor, following the phone's sustained curve."""
+        if not self.plan.follows_curve:
+            return self.plan.speed_factor
+        return self.plan.speed_factor * self.profile.speed_fraction_at(seconds)
 
     def _spawn(self, listener: Listener, key: bytes, log: Any, prefix: list[str]) -> Popen[bytes]:
         root = str(Path(__file__).resolve().parent.parent)
@@ -316,7 +380,6 @@ class Session:
         record.summary.wall_time_s = time.monotonic() - t0
         if sampler is not None:
             record.extra["sampler_cpu_s"] = sampler.cpu_seconds
-        self._emit("finished", record)
 
     def _classify(self, sampler: Sampler | None, exit_code: int | None, oom: int, t0: float) -> None:
         record = self.record

@@ -56,31 +56,37 @@ class DutyCycle(threading.Thread):
 
     def run(self) -> None:
         period = self.period_s
-        start = last_resume = time.monotonic()
+        start = last = time.monotonic()  # the child runs from ``last`` on
         try:
             while not self._halt.is_set():
-                factor = min(1.0, max(0.01, self.factor_at(last_resume - start)))
-                self.target_s += factor * period
+                factor = min(1.0, max(0.01, self.factor_at(last - start)))
                 if factor >= 1.0:
                     self._halt.wait(period)
+                    now = time.monotonic()
+                    self.running_s += now - last
+                    self.target_s += now - last
+                    last = now
                     continue
-                on = min(2 * period, max(0.0005, self.target_s - self.running_s))
-                self._halt.wait(max(0.0, last_resume + on - time.monotonic()))
+                debt = self.target_s - self.running_s  # > 0: the child is owed running time
+                on = min(2 * period, max(0.0005, factor * period + debt))
+                self._halt.wait(max(0.0, last + on - time.monotonic()))
                 if self._halt.is_set():
                     break
                 self._signal(pause=True)
                 t_stop = time.monotonic()
-                self.running_s += t_stop - last_resume
-                # stay stopped until running/elapsed is back at the factor
-                resume_at = start + self.running_s / factor
-                self._halt.wait(max(0.0005, resume_at - time.monotonic()))
+                self.running_s += t_stop - last
+                # end the cycle when running time is back on target: target + factor × cycle = running
+                cycle_end = last + (self.running_s - self.target_s) / factor
+                self._halt.wait(max(0.0005, cycle_end - time.monotonic()))
                 self._signal(pause=False)
-                last_resume = time.monotonic()
-                self.stopped_s += last_resume - t_stop
+                now = time.monotonic()
+                self.target_s += factor * (now - last)
+                self.stopped_s += now - t_stop
+                last = now
         except (ProcessLookupError, psutil.Error):
             return  # the child is gone
         finally:
-            self.running_s += max(0.0, time.monotonic() - last_resume)
+            self.running_s += max(0.0, time.monotonic() - last)
             try:
                 self._signal(pause=False)
             except (ProcessLookupError, psutil.Error):

@@ -16,10 +16,17 @@ from profiler import models
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of measured host speeds for the whole session (calibration runs once per model)."""
+    return tmp_path_factory.mktemp("pocketprof-cache")
+
+
 @pytest.fixture(autouse=True)
-def pocketprof_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def pocketprof_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> Path:
     home = tmp_path / "pocketprof-home"
     monkeypatch.setenv("POCKETPROF_HOME", str(home))
+    monkeypatch.setenv("POCKETPROF_CACHE", str(shared_cache))
     return home
 
 

@@ -18,11 +18,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from profiler.cli import history_cmd, profiles_cmd, run_cmd
+    from profiler.cli import history_cmd, predict_cmd, profiles_cmd, run_cmd
 
     parser = _Parser(prog="pocketprof", description="What will this model do on that phone?")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for module in (run_cmd, history_cmd, profiles_cmd):
+    for module in (run_cmd, history_cmd, profiles_cmd, predict_cmd):
         module.register(commands)
     return parser
 

@@ -35,11 +35,35 @@ def summary_text(report: dict[str, Any]) -> str:
     ]
     emulation = report.get("emulation")
     if emulation:
+        lag = emulation.get("host_lag")
         rows.append(
             (
-                "target / achieved",
+                "phone target / achieved",
                 f"{_num(emulation.get('target_decode_tokens_per_s'), '.1f')} / "
-                f"{_num(s['decode_tokens_per_s'], '.1f', ' tokens/s')}",
+                f"{_num(s['decode_tokens_per_s'], '.1f', ' tokens/s')}"
+                f" (speed factor {emulation.get('speed_factor', 1):.3f}"
+                + (f"; this host is {lag:.1f}x slower than the phone" if lag else "")
+                + ")",
+            )
+        )
+    energy = report.get("energy")
+    if energy:
+        rows.append(
+            (
+                "phone energy (estimate)",
+                f"{energy['j_total']:.2f} J · {energy['j_per_token']:.3f} J/token · {energy['battery_pct']:.4f} % "
+                f"of the battery · {energy['battery_pct_per_1k_tokens']:.2f} %/1k tokens",
+            )
+        )
+    host_energy = report.get("host_energy")
+    if host_energy:
+        measured = host_energy.get("j_total")
+        rows.append(
+            (
+                "host energy (measured)",
+                f"{measured:.2f} J from {host_energy['source']}"
+                if measured is not None
+                else f"not measured: {host_energy.get('reason')}",
             )
         )
     rows.append(("limits", ""))

@@ -1,0 +1,111 @@
+"""Does profiling cost the model speed? Is the sampler fast and cheap enough?
+
+Prints, measured side by side in one run (A, B, A, B ..., medians):
+  1. decode tokens/s of a `--profile host` session against bare llama-cpp-python
+     (same model, threads, context, prompt, greedy, fixed token count); target >= 0.97;
+  2. the sampler's achieved rate and CPU cost at 50 Hz; target >= 45 Hz, < 3 % of a core.
+
+Usage: .venv/bin/python benchmarks/bench_overhead.py [--model smollm2-135m] [--rounds 5] [--tokens 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from profiler import hostinfo, models  # noqa: E402
+from profiler.config import RunConfig  # noqa: E402
+from profiler.session import Session  # noqa: E402
+
+BARE = r"""
+import json, sys, time
+from llama_cpp import Llama
+path, threads, ctx, tokens, prompt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+llm = Llama(model_path=path, n_ctx=ctx, n_threads=threads, n_threads_batch=threads, seed=42, verbose=False)
+ids = llm.tokenize(prompt.encode(), add_bos=True, special=False)
+stamps = []
+for tok in llm.generate(ids, temp=0.0, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0):
+    stamps.append(time.monotonic())
+    if len(stamps) >= tokens:
+        break
+llm.close()
+print(json.dumps((len(stamps) - 1) / (stamps[-1] - stamps[0])))
+"""
+
+
+def bare_decode(path: Path, threads: int, ctx: int, tokens: int, prompt: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", BARE, str(path), str(threads), str(ctx), str(tokens), prompt],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def profiled(model: str, threads: int, ctx: int, tokens: int, prompt: str) -> tuple[float, float, float]:
+    config = RunConfig(
+        model=model,
+        profile="host",
+        prompt=prompt,
+        max_tokens=tokens,
+        ctx=ctx,
+        threads=threads,
+        temperature=0.0,
+        raw=True,
+        ignore_eos=True,
+    )
+    record = Session(config).run()
+    wall = record.summary.wall_time_s or 1.0
+    sampler_pct = 100.0 * record.extra.get("sampler_cpu_s", 0.0) / wall
+    return record.summary.decode_tokens_per_s or 0.0, record.summary.sample_rate_hz or 0.0, sampler_pct
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--ctx", type=int, default=2048)
+    args = parser.parse_args()
+    os.environ.setdefault("POCKETPROF_HOME", tempfile.mkdtemp(prefix="pocketprof-bench-"))
+    path = models.resolve(args.model)
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    prompt = "Why is memory the wall for phone LLMs? Explain step by step."
+    ratios, bare_all, prof_all, rates, costs = [], [], [], [], []
+    for i in range(args.rounds):
+        bare = bare_decode(path, threads, args.ctx, args.tokens, prompt)
+        prof, rate, cost = profiled(args.model, threads, args.ctx, args.tokens, prompt)
+        bare_all.append(bare)
+        prof_all.append(prof)
+        ratios.append(prof / bare)
+        rates.append(rate)
+        costs.append(cost)
+        print(
+            f"round {i + 1}: bare {bare:6.1f} tok/s   profiled {prof:6.1f} tok/s   ratio {prof / bare:.3f}   "
+            f"sampler {rate:4.1f} Hz, {cost:.2f} % of a core",
+            flush=True,
+        )
+    print()
+    print(
+        f"machine: {hostinfo.cpu_model()}, {threads} threads, {platform.system()} {platform.release()}, "
+        f"llama_cpp {hostinfo.package_version('llama_cpp_python')}, model {args.model}, {args.tokens} tokens"
+    )
+    print(f"decode ratio (profiled / bare), median of {args.rounds}: {statistics.median(ratios):.3f}  (target >= 0.97)")
+    print(f"  medians: bare {statistics.median(bare_all):.1f} tok/s, profiled {statistics.median(prof_all):.1f} tok/s")
+    print(f"sampler rate, median: {statistics.median(rates):.1f} Hz  (target >= 45)")
+    print(f"sampler CPU, median: {statistics.median(costs):.2f} % of one core  (target < 3 %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The what-if predictor: hand-computed formulas, the GUIDE's reference point, the CLI, and real runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from profiler import predict as pr
+from profiler.errors import BadInput
+from profiler.gguf_meta import ModelInfo, read_metadata
+from profiler.models import resolve
+from profiler.profiles import Profile, available_ids, load_profile
+from tests.conftest import run_cli
+
+MB = 1024 * 1024
+
+
+def fake_model(**changes: object) -> ModelInfo:
+    base = ModelInfo(
+        path="/nowhere/fake.gguf",
+        file_name="fake.gguf",
+        file_size_bytes=500_000_000,
+        name="Fake 1B",
+        architecture="llama",
+        parameters=1_000_000_000,
+        quantization="Q4_0",
+        file_type=2,
+        bits_per_weight=4.0,
+        tensor_bytes=500_000_000,
+        n_tensors=100,
+        n_layers=10,
+        context_length=4096,
+        embedding_length=512,
+        n_heads=8,
+        n_kv_heads=2,
+        head_dim_k=64,
+        head_dim_v=64,
+        vocab_size=1000,
+        has_chat_template=False,
+        gguf_version=3,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def phone(**changes: object) -> Profile:
+    base = Profile(
+        id="test-phone",
+        name="Test phone",
+        soc="Test SoC",
+        platform="android",
+        path="test.toml",
+        dram_mb=8192,
+        app_memory_budget_mb=4096,
+        effective_bandwidth_gbs=10.0,
+        compute_gflops=100.0,
+        battery_wh=10.0,
+        decode_power_w=5.0,
+        threads=2,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+# -- memory -------------------------------------------------------------------------
+def test_memory_by_hand() -> None:
+    p = pr.predict(phone(), model=fake_model(), ctx=1024)
+    m = p.memory
+    assert m.weights_mb == pytest.approx(500_000_000 / MB)
+    # K and V: 10 layers × 2 KV heads × (64 + 64) × 1024 positions × 2 bytes = 5 MiB
+    assert m.kv_cache_mb == pytest.approx(10 * 2 * 128 * 1024 * 2 / MB) == pytest.approx(5.0)
+    assert m.overhead_mb == pytest.approx(pr.RUNTIME_BASE_MB + 160 * 1000 / MB)
+    assert m.total_mb == pytest.approx(m.weights_mb + m.kv_cache_mb + m.overhead_mb)
+    assert m.budget_mb == 4096
+    assert m.fits and m.verdict == "fits"
+
+
+def test_kv_cache_scales_with_ctx_and_dtype() -> None:
+    a = pr.predict(phone(), model=fake_model(), ctx=2048).memory.kv_cache_mb
+    b = pr.predict(phone(), model=fake_model(), ctx=4096).memory.kv_cache_mb
+    q8 = pr.predict(phone(), model=fake_model(), ctx=4096, kv_bytes_per_elem=1.0).memory.kv_cache_mb
+    assert b == pytest.approx(2 * a)
+    assert q8 == pytest.approx(a)
+
+
+def test_params_only_weights_and_estimated_shape() -> None:
+    p = pr.predict(phone(), params_b=8, bits_per_weight=16)
+    assert p.memory.weights_mb * MB == pytest.approx(16e9)
+    i = p.inputs
+    assert (i["n_layers"], i["n_kv_heads"], i["head_dim_k"], i["embedding_length"]) == (32, 8, 128, 4096)
+    assert i["architecture_estimated"] is True
+    # Llama 3 8B at ctx 2048: 2 × 32 × 8 × 128 × 2048 × 2 bytes = 256 MiB
+    assert p.memory.kv_cache_mb == pytest.approx(256.0)
+    one_b = pr.estimated_shape(1e9, 16)
+    assert (one_b.n_layers, one_b.head_dim_k) == (16, 64)
+
+
+def test_bits_override_a_models_weights() -> None:
+    p = pr.predict(phone(), model=fake_model(), bits_per_weight=8)
+    assert p.memory.weights_mb * MB == pytest.approx(1e9)
+
+
+def test_missing_metadata_is_filled_and_flagged() -> None:
+    p = pr.predict(phone(), model=fake_model(n_layers=None, n_kv_heads=None, vocab_size=None))
+    assert p.inputs["architecture_estimated"] is True
+    assert p.inputs["vocab_size"] == pr.LLAMA3_VOCAB
+    assert p.memory.kv_cache_mb > 0
+
+
+@pytest.mark.parametrize(
+    ("total", "budget", "expected"),
+    [(100, None, "fits"), (90, 100, "fits"), (95, 100, "tight"), (100, 100, "tight"), (101, 100, "killed")],
+)
+def test_verdict_thresholds(total: float, budget: float | None, expected: str) -> None:
+    assert pr.verdict(total, budget) == expected
+
+
+def test_verdicts_through_predict() -> None:
+    total = pr.predict(phone(), model=fake_model()).memory.total_mb
+    cases = {"fits": int(total / 0.8), "tight": int(total / 0.95) + 1, "killed": int(total * 0.9)}
+    for expected, budget in cases.items():
+        m = pr.predict(phone(app_memory_budget_mb=budget), model=fake_model()).memory
+        assert m.verdict == expected, (budget, total)
+        assert m.fits is (expected != "killed")
+
+
+# -- speed --------------------------------------------------------------------------
+def test_speed_by_hand() -> None:
+    s = pr.predict(phone(), model=fake_model(), ctx=1024).speed
+    kv_read = 10 * 2 * 128 * 2 * 1024 / 2  # bytes per position × the average position
+    assert s.decode_tokens_per_s == pytest.approx(10e9 / (500_000_000 + kv_read))
+    dense = 1e9 - 1000 * 512
+    assert s.prefill_tokens_per_s == pytest.approx(100e9 * pr.PREFILL_EFFICIENCY / (2 * dense))
+
+
+def test_decode_follows_bandwidth_and_bits() -> None:
+    slow = pr.predict(phone(effective_bandwidth_gbs=5.0), params_b=1, bits_per_weight=4).speed
+    fast = pr.predict(phone(effective_bandwidth_gbs=10.0), params_b=1, bits_per_weight=4).speed
+    wide = pr.predict(phone(effective_bandwidth_gbs=10.0), params_b=1, bits_per_weight=8).speed
+    assert fast.decode_tokens_per_s == pytest.approx(2 * slow.decode_tokens_per_s)
+    assert wide.decode_tokens_per_s < fast.decode_tokens_per_s
+    assert wide.prefill_tokens_per_s == pytest.approx(fast.prefill_tokens_per_s)  # compute-bound
+
+
+# -- energy and the reference point -------------------------------------------------
+def test_energy_by_hand() -> None:
+    p = pr.predict(phone(), model=fake_model(), ctx=1024, decode_tps=5.0)
+    read = p.inputs["bytes_read_per_token"]
+    j = 50e-12 * read + 0.44 / 5.0
+    assert p.energy.j_per_token == pytest.approx(j)
+    battery = 10.0 * 3600
+    assert p.energy.battery_pct_per_1k_tokens == pytest.approx(1000 * j / battery * 100)
+    assert p.energy.hours_continuous == pytest.approx(battery / (j * 5.0) / 3600)
+
+
+def test_reference_point_iphone_16() -> None:
+    """GUIDE.md §3: 8B at 16 bits on an iPhone 16 does not fit, ~15–16 GB, ~0.8 J/token, ~2 h at 10 tok/s."""
+    p = pr.predict(load_profile("iphone-16"), params_b=8, bits_per_weight=16, decode_tps=10)
+    assert not p.memory.fits and p.memory.verdict == "killed"
+    assert 15 * 1024 <= p.memory.total_mb <= 16 * 1024  # GiB
+    assert p.memory.weights_mb / 1024 == pytest.approx(14.9, abs=0.05)  # 16e9 bytes
+    assert 0.7 <= p.energy.j_per_token <= 0.9
+    assert 1.6 <= p.energy.hours_continuous <= 2.4
+    half = pr.predict(load_profile("iphone-16"), params_b=8, bits_per_weight=8, decode_tps=10)
+    assert half.memory.weights_mb == pytest.approx(p.memory.weights_mb / 2)
+    assert half.energy.j_per_token < p.energy.j_per_token
+
+
+def test_decode_speed_changes_energy_per_token() -> None:
+    ref = load_profile("iphone-16")
+    slow = pr.predict(ref, params_b=8, bits_per_weight=16, decode_tps=5).energy
+    fast = pr.predict(ref, params_b=8, bits_per_weight=16, decode_tps=20).energy
+    assert slow.j_per_token > fast.j_per_token
+    assert slow.hours_continuous > fast.hours_continuous  # fewer tokens per second, longer battery
+
+
+def test_to_dict_has_the_issues_fields() -> None:
+    d = pr.predict(load_profile("pixel-8"), params_b=1, bits_per_weight=4).to_dict()
+    assert {"weights_mb", "kv_cache_mb", "overhead_mb", "total_mb", "budget_mb", "fits", "verdict"} <= set(d["memory"])
+    assert set(d["speed"]) == {"prefill_tokens_per_s", "decode_tokens_per_s"}
+    assert set(d["energy"]) == {"j_per_token", "battery_pct_per_1k_tokens", "hours_continuous"}
+    json.dumps(d)
+
+
+# -- bad input ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"params_b": 8},
+        {"params_b": -1, "bits_per_weight": 4},
+        {"params_b": 1, "bits_per_weight": 0},
+        {"params_b": 1, "bits_per_weight": 4, "ctx": 0},
+        {"params_b": 1, "bits_per_weight": 4, "decode_tps": -2},
+        {"params_b": 1, "bits_per_weight": 4, "model": "both"},
+    ],
+)
+def test_bad_input(kwargs: dict[str, object]) -> None:
+    if kwargs.get("model") == "both":
+        kwargs = kwargs | {"model": fake_model()}
+    with pytest.raises(BadInput):
+        pr.predict(phone(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_host_profile_is_refused() -> None:
+    with pytest.raises(BadInput, match="host profile"):
+        pr.predict(load_profile("host"), params_b=1, bits_per_weight=4)
+
+
+def test_host_memory_has_no_budget() -> None:
+    m = pr.estimate_memory(pr.estimated_shape(1e9, 4), ctx=2048, budget_mb=None)
+    assert m.fits and m.verdict == "fits" and m.budget_mb is None
+
+
+# -- the CLI ------------------------------------------------------------------------
+def test_cli_json_reference_point() -> None:
+    done = run_cli(
+        "predict",
+        "--profile",
+        "iphone-16",
+        "--params-b",
+        "8",
+        "--bits-per-weight",
+        "16",
+        "--decode-tps",
+        "10",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    d = json.loads(done.stdout)
+    assert d["memory"]["fits"] is False
+    assert 0.7 <= d["energy"]["j_per_token"] <= 0.9
+    assert d["speed"]["decode_tokens_per_s"] > 0
+
+
+def test_cli_human_output() -> None:
+    done = run_cli("predict", "--profile", "galaxy-a25", "--params-b", "1", "--bits-per-weight", "4.5")
+    assert done.returncode == 0, done.stderr
+    assert "FITS" in done.stdout and "J/token" in done.stdout
+
+
+def test_cli_all_profiles_lists_every_phone() -> None:
+    done = run_cli("predict", "--all-profiles", "--params-b", "3", "--bits-per-weight", "4.5")
+    assert done.returncode == 0, done.stderr
+    first = {line.split()[0] for line in done.stdout.splitlines()[2:]}
+    phones = {pid for pid in available_ids() if not load_profile(pid).is_host}
+    assert first == phones
+    as_json = run_cli("predict", "--all-profiles", "--params-b", "3", "--bits-per-weight", "4.5", "--json")
+    assert {d["profile_id"] for d in json.loads(as_json.stdout)} == phones
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--profile", "iphone-16"),
+        ("--profile", "iphone-16", "--params-b", "-8", "--bits-per-weight", "16"),
+        ("--profile", "iphone-16", "--params-b", "8"),
+        ("--profile", "host", "--params-b", "8", "--bits-per-weight", "16"),
+        ("--profile", "no-such-phone", "--params-b", "8", "--bits-per-weight", "16"),
+        ("--params-b", "8", "--bits-per-weight", "16"),
+        ("--profile", "iphone-16", "--model", "/nowhere/missing.gguf"),
+    ],
+)
+def test_cli_bad_input_is_one_line(args: tuple[str, ...]) -> None:
+    done = run_cli("predict", *args)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("error:")
+
+
+# -- against real runs --------------------------------------------------------------
+@pytest.mark.model
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
+def test_predicted_memory_within_20_percent_of_a_real_run(name: str, tmp_path: Path) -> None:
+    report = tmp_path / "run.json"
+    done = run_cli(
+        "run", "--model", name, "--profile", "host", "--no-mmap", "--max-tokens", "32", "--ctx", "2048",
+        "--json", str(report), "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(report.read_text())["summary"]["peak_footprint_mb"]
+    shape = pr.model_shape(read_metadata(resolve(name)))
+    predicted = pr.estimate_memory(shape, ctx=2048, budget_mb=None).total_mb
+    assert predicted == pytest.approx(measured, rel=0.20), (predicted, measured)
