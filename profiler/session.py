@@ -30,7 +30,7 @@ from profiler.gpu import GpuMonitor
 from profiler.profiles import load_profile
 from profiler.record import Kill, RunRecord, Sample, Token
 from profiler.sampler import Sampler
-from profiler.throttle import DutyCycle
+from profiler.throttle import DutyCycle, SpeedGovernor
 
 CONNECT_TIMEOUT_S = 60.0
 STOP_GRACE_S = 3.0
@@ -92,6 +92,7 @@ class Session:
             log_path=str(self.log_path),
         )
         self.calibrate = calibrate
+        self.governor = SpeedGovernor(None)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.pid: int | None = None
@@ -164,10 +165,15 @@ class Session:
         """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one."""
         config, profile, plan = self.config, self.profile, self.plan
         plan.follows_curve = not profile.is_host and len(profile.sustained_minutes) > 1
+        from profiler import calibrate, predict
+
         if config.speed_factor is not None or profile.is_host:
             plan.speed_factor = config.speed_factor or 1.0
+            if plan.speed_factor < 1.0 and self.calibrate:
+                self._emit("status", "measuring the host's speed for this model (once)")
+                host = calibrate.host_decode_tps(config.model, self.model_path, plan.threads, config.ctx)
+                self.governor.target_tps = plan.speed_factor * host if host else None
             return
-        from profiler import calibrate, predict
 
         try:
             target = predict.predict(profile, model=self.model, ctx=config.ctx).speed.decode_tokens_per_s
@@ -184,6 +190,7 @@ class Session:
             "host_slower_than_target": bool(host and host < target),
         }
         if host:
+            self.governor.target_tps = target
             plan.speed_factor = min(1.0, target / host)
             emulation["speed_factor"] = round(plan.speed_factor, 4)
             if host < target:
@@ -213,10 +220,11 @@ class Session:
             record.extra["energy_error"] = str(exc)
 
     def _factor_at(self, seconds: float) -> float:
-        """The throttle's factor now: the base factor, following the phone's sustained curve."""
-        if not self.plan.follows_curve:
-            return self.plan.speed_factor
-        return self.plan.speed_factor * self.profile.speed_fraction_at(seconds)
+        """The throttle's factor now: the base factor, the phone's sustained curve, the governor."""
+        return min(1.0, self.plan.speed_factor * self._fraction_at(seconds) * self.governor.correction)
+
+    def _fraction_at(self, seconds: float) -> float:
+        return self.profile.speed_fraction_at(seconds) if self.plan.follows_curve else 1.0
 
     def _spawn(self, listener: Listener, key: bytes, log: Any, prefix: list[str]) -> Popen[bytes]:
         root = str(Path(__file__).resolve().parent.parent)
@@ -330,6 +338,7 @@ class Session:
             with self._lock:
                 record.tokens.append(token)
                 record.output_text += token.text
+            self.governor.on_token(t, self.plan.speed_factor, self._fraction_at(t))
             self._emit("token", token)
         elif kind == "done":
             record.stop_reason = message["reason"]
@@ -364,7 +373,11 @@ class Session:
                     pass
         if throttle is not None:
             throttle.stop()
-            record.extra["throttle"] = {"achieved_factor": throttle.achieved_factor}
+            record.extra["throttle"] = {
+                "achieved_factor": throttle.achieved_factor,
+                "governor_correction": round(self.governor.correction, 4),
+                "governor_target_tokens_per_s": self.governor.target_tps,
+            }
         if sampler is not None:
             sampler.stop()
             sampler.join(2.0)

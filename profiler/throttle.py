@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import psutil
@@ -91,3 +92,38 @@ class DutyCycle(threading.Thread):
                 self._signal(pause=False)
             except (ProcessLookupError, psutil.Error):
                 pass
+
+
+class SpeedGovernor:
+    """Closes the loop on the decode rate: nudges the duty cycle's factor until it lands on target.
+
+    The open-loop factor assumes the host runs a throttled child exactly as fast per
+    running second as an unthrottled one; measured here, a child that runs half the
+    time gets more than half the work done (boost clocks, less contention), so the
+    governor compares the rate over the last ``window_s`` with the target and scales
+    the factor by (target / observed) ** gain, at most every 100 ms.
+    """
+
+    def __init__(self, target_tps: float | None, *, window_s: float = 0.75, gain: float = 0.35) -> None:
+        self.target_tps = target_tps
+        self.window_s = window_s
+        self.gain = gain
+        self.correction = 1.0
+        self._stamps: deque[float] = deque()
+        self._updated = 0.0
+
+    def on_token(self, t: float, base_factor: float, fraction: float = 1.0) -> None:
+        """Feed one token's time (s); ``fraction`` is the sustained curve's value now."""
+        if self.target_tps is None or self.target_tps <= 0:
+            return
+        stamps = self._stamps
+        stamps.append(t)
+        while len(stamps) > 2 and t - stamps[0] > self.window_s:
+            stamps.popleft()
+        if len(stamps) < 6 or t - self._updated < 0.1 or t <= stamps[0]:
+            return
+        observed = (len(stamps) - 1) / (t - stamps[0])
+        want = self.target_tps * fraction
+        ceiling = 1.0 / max(1e-3, base_factor * fraction)  # never ask for more than full speed
+        self.correction = min(ceiling, max(0.25, self.correction * (want / observed) ** self.gain))
+        self._updated = t
