@@ -42,6 +42,14 @@ def read_memory(pid: int) -> dict[str, int]:
     return {"rss": info.rss, "anon": anon, "file": max(0, info.rss - anon), "swap": swap, "threads": threads}
 
 
+def kill_now(pid: int) -> None:
+    """SIGKILL (POSIX) or TerminateProcess (Windows, through psutil): no chance to clean up."""
+    if hasattr(signal, "SIGKILL"):
+        os.kill(pid, signal.SIGKILL)
+    else:
+        psutil.Process(pid).kill()
+
+
 class Sampler(threading.Thread):
     """Samples ``pid`` until stopped or the process is gone."""
 
@@ -127,8 +135,8 @@ class Sampler(threading.Thread):
 
     def _jetsam(self, sample: Sample) -> None:
         try:
-            os.kill(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            kill_now(self.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
             return
         assert self.budget_mb is not None
         self.kill = Kill(

@@ -22,6 +22,8 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
+import psutil
+
 from profiler import gguf_meta, hostinfo, limits, models, paths, protocol
 from profiler.config import RunConfig, plan_limits, validate
 from profiler.energy import HostEnergyMeter
@@ -29,7 +31,7 @@ from profiler.errors import ProfilerError, ProtocolError
 from profiler.gpu import GpuMonitor
 from profiler.profiles import load_profile
 from profiler.record import Kill, RunRecord, Sample, Token
-from profiler.sampler import Sampler
+from profiler.sampler import Sampler, kill_now
 from profiler.throttle import DutyCycle, SpeedGovernor
 
 CONNECT_TIMEOUT_S = 60.0
@@ -368,8 +370,8 @@ class Session:
                 time.sleep(0.01)  # a clean child closes llama.cpp and exits by itself
             if not _exited(proc):
                 try:
-                    os.kill(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    kill_now(proc.pid)
+                except (ProcessLookupError, psutil.Error):
                     pass
         if throttle is not None:
             throttle.stop()
