@@ -1,5 +1,8 @@
 """The host's unthrottled decode speed for a model, measured once and cached.
 
+The session runs the measurement (``config_for``) and hands its record to
+``record_result``; this module only knows the run's settings and the cache.
+
 An emulated run under a phone profile is slowed by ``speed factor = predicted
 phone decode tokens/s ÷ host decode tokens/s`` (capped at 1: a host slower than
 the phone runs unthrottled and the report says by how much it lags). The host
@@ -15,7 +18,8 @@ import os
 from pathlib import Path
 
 from profiler import hostinfo, paths
-from profiler.record import write_atomic
+from profiler.config import RunConfig
+from profiler.record import RunRecord, write_atomic
 
 CALIBRATION_TOKENS = 96
 
@@ -49,15 +53,9 @@ def store(model_path: Path, threads: int, ctx: int, tokens_per_s: float) -> None
     write_atomic(_cache_file(), json.dumps(data, indent=1))
 
 
-def host_decode_tps(model: str, model_path: Path, threads: int, ctx: int) -> float | None:
-    """Cached host decode speed, or measure it now with a short unthrottled run."""
-    found = cached(model_path, threads, ctx)
-    if found is not None:
-        return found
-    from profiler.config import RunConfig
-    from profiler.session import Session
-
-    config = RunConfig(
+def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
+    """The short unthrottled run that measures the host: greedy, fixed length, same threads and context."""
+    return RunConfig(
         model=str(model_path),
         profile="host",
         prompt="Count from one to one hundred in words.",
@@ -67,11 +65,17 @@ def host_decode_tps(model: str, model_path: Path, threads: int, ctx: int) -> flo
         temperature=0.0,
         ignore_eos=True,
     )
-    record = Session(config, calibrate=False).run()
+
+
+def record_result(model_path: Path, threads: int, ctx: int, record: RunRecord) -> float | None:
+    """Cache a calibration run's decode speed; None if the run did not complete."""
     tps = record.summary.decode_tokens_per_s
     if record.status != "completed" or not tps:
         return None
-    store(model_path, threads, ctx, tps)
+    try:
+        store(model_path, threads, ctx, tps)
+    except OSError:
+        pass  # an unwritable cache costs a re-measure next time, not this run
     return tps
 
 

@@ -73,4 +73,5 @@ def plan_limits(config: RunConfig, profile: Profile) -> LimitPlan:
         threads=threads,
         speed_factor=config.speed_factor if config.speed_factor is not None else 1.0,
         throttle=config.throttle,
+        follows_curve=not profile.is_host and len(profile.sustained_minutes) > 1,
     )

@@ -148,11 +148,12 @@ def _apply_speed(plan: LimitPlan, enforcement: Enforcement) -> None:
     cgroup = enforcement.cgroup
     if plan.throttle == "quota":
         cpus = _quota_cpus(plan)
+        curve = "; fixed: the sustained-speed curve needs --throttle duty" if plan.follows_curve else ""
         if cgroup is not None and "cpu" in cgroup.dirs:
             cgroup.set_cpu_quota(cpus)
-            enforcement.limits["speed"] = Limit(factor, "x host", f"{cgroup.kind} cpu quota", f"{cpus:.2f} CPUs")
+            enforcement.limits["speed"] = Limit(factor, "x host", f"{cgroup.kind} cpu quota", f"{cpus:.2f} CPUs{curve}")
             return
         if enforcement.spawn_prefix:
-            enforcement.limits["speed"] = Limit(factor, "x host", "systemd scope cpu quota", f"{cpus:.2f} CPUs")
+            enforcement.limits["speed"] = Limit(factor, "x host", "systemd scope cpu quota", f"{cpus:.2f} CPUs{curve}")
             return
     enforcement.limits["speed"] = Limit(factor, "x host", "duty cycle", "SIGSTOP/SIGCONT, 15 ms period")

@@ -68,8 +68,8 @@ from profiler import energy
 from profiler.errors import BadInput
 from profiler.gguf_meta import ModelInfo
 from profiler.profiles import Profile
+from profiler.record import MB
 
-MB = 1024 * 1024
 RUNTIME_BASE_MB = 36.3
 VOCAB_BYTES = 160
 PREFILL_EFFICIENCY = 0.5

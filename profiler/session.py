@@ -95,6 +95,7 @@ class Session:
         )
         self.calibrate = calibrate
         self.governor = SpeedGovernor(None)
+        self._inner: Session | None = None  # the calibration run, while one is going
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.pid: int | None = None
@@ -103,6 +104,8 @@ class Session:
     def stop(self) -> None:
         """Ask the run to end: the child finishes its token and reports, or is killed."""
         self._stop.set()
+        if self._inner is not None:
+            self._inner.stop()  # a calibration run in progress
 
     def _emit(self, kind: str, data: Any) -> None:
         try:
@@ -116,11 +119,11 @@ class Session:
         self._emulate()
         t0 = time.monotonic()
         enforcement = limits.prepare(self.plan)
-        meter = HostEnergyMeter(gpu=None)
+        gpu = GpuMonitor.open()
+        meter = HostEnergyMeter(gpu=gpu)
         meter.start()
         key = secrets.token_bytes(32)
         listener = Listener(authkey=key)
-        gpu = GpuMonitor.open()
         proc: Popen[bytes] | None = None
         sampler: Sampler | None = None
         throttle: DutyCycle | None = None
@@ -149,7 +152,7 @@ class Session:
                     record.limits = dict(enforcement.limits)
                     self._emit("limits", record.limits)
                     if enforcement.limits["speed"].mechanism == "duty cycle":
-                        throttle = DutyCycle(proc.pid, self._factor_at)
+                        throttle = DutyCycle(proc.pid, self._factor_at, origin=t0)
                         throttle.start()
                     conn.send_bytes(protocol.encode("start", config=self._child_config()))
                     self._emit("status", "loading")
@@ -160,31 +163,28 @@ class Session:
         finally:
             self._finish(proc, sampler, throttle, enforcement, listener, gpu, t0)
             self._energy(meter)
+            if gpu is not None:
+                gpu.close()
             self._emit("finished", record)
         return record
 
     def _emulate(self) -> None:
-        """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one."""
+        """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one.
+
+        The governor then aims at the matching decode rate: F × host speed, or the phone's.
+        """
+        from profiler import predict
+
         config, profile, plan = self.config, self.profile, self.plan
-        plan.follows_curve = not profile.is_host and len(profile.sustained_minutes) > 1
-        from profiler import calibrate, predict
-
         if config.speed_factor is not None or profile.is_host:
-            plan.speed_factor = config.speed_factor or 1.0
-            if plan.speed_factor < 1.0 and self.calibrate:
-                self._emit("status", "measuring the host's speed for this model (once)")
-                host = calibrate.host_decode_tps(config.model, self.model_path, plan.threads, config.ctx)
-                self.governor.target_tps = plan.speed_factor * host if host else None
+            host = self._host_tps() if plan.speed_factor < 1.0 else None
+            self.governor.target_tps = plan.speed_factor * host if host else None
             return
-
         try:
             target = predict.predict(profile, model=self.model, ctx=config.ctx).speed.decode_tokens_per_s
         except ProfilerError:
             return
-        host = None
-        if self.calibrate:
-            self._emit("status", "measuring the host's speed for this model (once)")
-            host = calibrate.host_decode_tps(config.model, self.model_path, plan.threads, config.ctx)
+        host = self._host_tps()
         emulation: dict[str, Any] = {
             "target_decode_tokens_per_s": round(target, 2),
             "host_decode_tokens_per_s": round(host, 2) if host else None,
@@ -198,6 +198,22 @@ class Session:
             if host < target:
                 emulation["host_lag"] = round(target / host, 2)
         self.record.extra["emulation"] = emulation
+
+    def _host_tps(self) -> float | None:
+        """The host's unthrottled decode speed for this model (cached; measured once, stoppable)."""
+        from profiler import calibrate
+
+        if not self.calibrate or self._stop.is_set():
+            return None
+        found = calibrate.cached(self.model_path, self.plan.threads, self.config.ctx)
+        if found is not None:
+            return found
+        self._emit("status", "measuring this host's speed for the model (once; cached)")
+        inner = Session(calibrate.config_for(self.model_path, self.plan.threads, self.config.ctx), calibrate=False)
+        self._inner = inner
+        if self._stop.is_set():
+            return None
+        return calibrate.record_result(self.model_path, self.plan.threads, self.config.ctx, inner.run())
 
     def _energy(self, meter: HostEnergyMeter) -> None:
         from profiler import energy
@@ -388,8 +404,6 @@ class Session:
         listener.close()
         oom = enforcement.oom_kills()
         enforcement.release()
-        if gpu is not None:
-            gpu.close()
         self._classify(sampler, exit_code, oom, t0)
         record.finish_summary()
         record.summary.wall_time_s = time.monotonic() - t0

@@ -29,10 +29,13 @@ class DutyCycle(threading.Thread):
     late (the child keeps every core busy) does not let the child run faster.
     """
 
-    def __init__(self, pid: int, factor_at: Callable[[float], float], *, period_s: float = 0.015) -> None:
+    def __init__(
+        self, pid: int, factor_at: Callable[[float], float], *, period_s: float = 0.015, origin: float | None = None
+    ) -> None:
         super().__init__(name="pocketprof-throttle", daemon=True)
-        self.factor_at = factor_at
+        self.factor_at = factor_at  # called with seconds since ``origin`` (monotonic; default: start)
         self.period_s = period_s
+        self.origin = origin
         self.pid = pid
         self._proc = psutil.Process(pid)
         self._halt = threading.Event()
@@ -57,10 +60,11 @@ class DutyCycle(threading.Thread):
 
     def run(self) -> None:
         period = self.period_s
-        start = last = time.monotonic()  # the child runs from ``last`` on
+        last = time.monotonic()  # the child runs from ``last`` on
+        origin = self.origin if self.origin is not None else last
         try:
             while not self._halt.is_set():
-                factor = min(1.0, max(0.01, self.factor_at(last - start)))
+                factor = min(1.0, max(0.01, self.factor_at(last - origin)))
                 if factor >= 1.0:
                     self._halt.wait(period)
                     now = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import threading
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,24 @@ def test_sustained_curve_slows_a_long_run(tmp_path: Path):
 
     first, last = rate(tokens[:quarter]), rate(tokens[-quarter:])
     assert last < 0.6 * first, (first, last)
+
+
+def test_stop_during_calibration_ends_the_run_quickly():
+    calibrate.clear()
+    holder: dict[str, Session] = {}
+
+    timers: list[threading.Timer] = []
+
+    def on_event(event) -> None:
+        if event.kind == "status" and event.data.startswith("measuring"):
+            timers.append(threading.Timer(0.8, holder["s"].stop))  # mid-way through the calibration run
+            timers[-1].start()
+
+    session = Session(RunConfig(model="gemma3-270m", profile="galaxy-a25", max_tokens=64), on_event=on_event)
+    holder["s"] = session
+    record = session.run()
+    timers[0].join()
+    assert session._inner is not None and session._inner.record.status == "stopped"
+    assert record.status == "stopped"
+    assert record.tokens == []
+    assert record.extra["emulation"]["host_decode_tokens_per_s"] is None

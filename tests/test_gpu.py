@@ -49,3 +49,15 @@ def test_reads_process_memory_power_and_energy(monkeypatch: pytest.MonkeyPatch):
 def test_no_gpu_means_absent_without_warnings(monkeypatch: pytest.MonkeyPatch, nvml):
     monkeypatch.setitem(sys.modules, "pynvml", nvml)  # None: the import itself fails
     assert GpuMonitor.open() is None
+
+
+@pytest.mark.model
+def test_a_run_reads_host_energy_and_gpu_samples_through_nvml(monkeypatch: pytest.MonkeyPatch):
+    from profiler.config import RunConfig
+    from profiler.session import Session
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml())
+    record = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8)).run()
+    assert record.status == "completed"
+    assert "NVML (NVIDIA H100 80GB HBM3)" in record.extra["host_energy"]["source"]
+    assert any(s.gpu_power_w == 78.35 for s in record.samples)

@@ -28,11 +28,7 @@ def register(commands: Any) -> None:
 
 
 def _model(args: argparse.Namespace) -> ModelInfo | None:
-    if args.model is None:
-        return None
-    if args.params_b is not None:
-        raise BadInput("give --model or --params-b, not both")
-    return read_metadata(resolve(args.model))
+    return None if args.model is None else read_metadata(resolve(args.model))
 
 
 def _mb(value: float | None) -> str:
@@ -90,8 +86,6 @@ def table_text(preds: list[tuple[Profile, predictor.Prediction]]) -> str:
 def main(args: argparse.Namespace) -> int:
     if args.all_profiles == (args.profile is not None):
         raise BadInput("give --profile ID or --all-profiles (one of them)")
-    if args.model is None and args.params_b is None:
-        raise BadInput("give --model MODEL or --params-b N with --bits-per-weight B")
     model = _model(args)
     options = {
         "model": model,

@@ -83,9 +83,13 @@ def config_from(args: argparse.Namespace) -> RunConfig:
 
 def _printer(quiet: bool) -> Any:
     def on_event(event: Event) -> None:
-        if event.kind == "token" and not quiet:
+        if quiet:
+            return
+        if event.kind == "token":
             sys.stdout.write(event.data.text)
             sys.stdout.flush()
+        elif event.kind == "status" and event.data.startswith("measuring"):
+            sys.stderr.write(f"pocketprof: {event.data}…\n")  # a pause the user should not wonder about
 
     return on_event
 

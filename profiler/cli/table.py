@@ -33,42 +33,10 @@ def summary_text(report: dict[str, Any]) -> str:
         ("peak footprint", _num(s["peak_footprint_mb"], ",.0f", " MB (anon + swap: what the budget counts)")),
         ("peak file-backed", _num(s.get("peak_file_mb"), ",.0f", " MB (mmap'd weights: not counted)")),
     ]
-    emulation = report.get("emulation")
-    if emulation:
-        lag = emulation.get("host_lag")
-        rows.append(
-            (
-                "phone target / achieved",
-                f"{_num(emulation.get('target_decode_tokens_per_s'), '.1f')} / "
-                f"{_num(s['decode_tokens_per_s'], '.1f', ' tokens/s')}"
-                f" (speed factor {emulation.get('speed_factor', 1):.3f}"
-                + (f"; this host is {lag:.1f}x slower than the phone" if lag else "")
-                + ")",
-            )
-        )
-    energy = report.get("energy")
-    if energy:
-        rows.append(
-            (
-                "phone energy (estimate)",
-                f"{energy['j_total']:.2f} J · {energy['j_per_token']:.3f} J/token · {energy['battery_pct']:.4f} % "
-                f"of the battery · {energy['battery_pct_per_1k_tokens']:.2f} %/1k tokens",
-            )
-        )
-    host_energy = report.get("host_energy")
-    if host_energy:
-        measured = host_energy.get("j_total")
-        rows.append(
-            (
-                "host energy (measured)",
-                f"{measured:.2f} J from {host_energy['source']}"
-                if measured is not None
-                else f"not measured: {host_energy.get('reason')}",
-            )
-        )
+    rows += _emulation_rows(report) + _energy_rows(report)
     rows.append(("limits", ""))
     for name, limit in report.get("limits", {}).items():
-        value = "—" if limit["value"] is None else f"{limit['value']:,g} {limit['unit']}"
+        value = "—" if limit["value"] is None else f"{limit['value']:,.4g} {limit['unit']}"
         note = f" ({limit['note']})" if limit.get("note") else ""
         rows.append((f"  {name}", f"{value} by {limit['mechanism']}{note}"))
     kill = report.get("kill")
@@ -83,3 +51,34 @@ def summary_text(report: dict[str, Any]) -> str:
     if report.get("error"):
         rows.append(("error", report["error"]))
     return rows_to_text(rows)
+
+
+def _emulation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    emulation = report.get("emulation")
+    if not emulation:
+        return []
+    achieved = _num(report["summary"]["decode_tokens_per_s"], ".1f", " tokens/s")
+    detail = f"speed factor {emulation.get('speed_factor', 1):.3f}"
+    if emulation.get("host_lag"):
+        detail += f"; this host is {emulation['host_lag']:.1f}x slower than the phone"
+    target = _num(emulation.get("target_decode_tokens_per_s"), ".1f")
+    return [("phone target / achieved", f"{target} / {achieved} ({detail})")]
+
+
+def _energy_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    phone = report.get("energy")
+    if phone:
+        rows.append(
+            (
+                "phone energy (estimate)",
+                f"{phone['j_total']:.2f} J · {phone['j_per_token']:.3f} J/token · {phone['battery_pct']:.4f} % "
+                f"of the battery · {phone['battery_pct_per_1k_tokens']:.2f} %/1k tokens",
+            )
+        )
+    host = report.get("host_energy")
+    if host:
+        measured = host.get("j_total")
+        text = f"{measured:.2f} J from {host['source']}" if measured is not None else f"not measured: {host['reason']}"
+        rows.append(("host energy (measured)", text))
+    return rows
