@@ -34,6 +34,7 @@ class RunConfig:
     logits_all: bool = False
     ignore_eos: bool = False
     load_timeout_s: float = 300.0
+    reserve_cores: int = 0  # host cores kept from the child: the app keeps one so drawing never stalls llama.cpp
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +57,8 @@ def validate(config: RunConfig, model: ModelInfo) -> None:
         raise BadInput("--prompt is empty; give the model something to answer")
     if model.context_length and config.ctx > model.context_length:
         raise BadInput(f"--ctx {config.ctx} is larger than {model.file_name} allows ({model.context_length} tokens)")
+    if config.reserve_cores < 0:
+        raise BadInput(f"reserve_cores must be 0 or more, got {config.reserve_cores}")
     if config.gpu_layers < 0:
         raise BadInput(f"--gpu-layers must be 0 or more, got {config.gpu_layers}")
 
@@ -64,7 +67,10 @@ def plan_limits(config: RunConfig, profile: Profile) -> LimitPlan:
     budget = config.memory_budget_mb if config.memory_budget_mb is not None else profile.app_memory_budget_mb
     dram = config.dram_mb if config.dram_mb is not None else profile.dram_mb
     cores = None if profile.is_host else (profile.threads or profile.cores)
-    host = len(host_cores())
+    reserved = min(config.reserve_cores, len(host_cores()) - 1)
+    host = len(host_cores()) - reserved
+    if reserved and cores is None:
+        cores = host  # the host profile, pinned off the reserved cores
     threads = config.threads or min(cores or host, host)
     return LimitPlan(
         budget_mb=float(budget) if budget is not None else None,
@@ -74,4 +80,5 @@ def plan_limits(config: RunConfig, profile: Profile) -> LimitPlan:
         speed_factor=config.speed_factor if config.speed_factor is not None else 1.0,
         throttle=config.throttle,
         follows_curve=not profile.is_host and len(profile.sustained_minutes) > 1,
+        reserved_cores=reserved,
     )

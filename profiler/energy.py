@@ -282,3 +282,45 @@ class HostEnergyMeter:
         if not parts:
             return None, "; ".join(reasons)
         return sum(j for j, _ in parts), " + ".join(s for _, s in parts)
+
+
+@dataclass(frozen=True)
+class EnergyRate:
+    """The phone's energy as a run goes: memory traffic per token plus base power over time.
+
+    ``joules(tokens, decode_s)`` = traffic_j_per_token × tokens + base_w × decode_s, which
+    ends where :func:`run_energy` does (J/token × tokens) when decode_s = tokens / tokens/s.
+    """
+
+    traffic_j_per_token: float
+    base_w: float
+    battery_j: float
+
+    def joules(self, tokens: int, decode_s: float) -> float:
+        return self.traffic_j_per_token * tokens + self.base_w * max(0.0, decode_s)
+
+    def battery_pct(self, joules: float) -> float:
+        return 100.0 * joules / self.battery_j
+
+
+def energy_rate(profile: Profile, *, model: ModelInfo, ctx: int = 2048) -> EnergyRate | None:
+    """The live energy model of ``model`` on ``profile``; None for the host (no battery)."""
+    if profile.is_host or profile.battery_wh is None:
+        return None
+    from profiler import predict
+
+    shape = predict.model_shape(model)
+    traffic = E_BYTE_J * predict.bytes_read_per_token(shape, ctx)
+    return EnergyRate(traffic_j_per_token=traffic, base_w=base_power_w(profile), battery_j=battery_j(profile))
+
+
+def rate_from_report(report: dict[str, Any]) -> EnergyRate | None:
+    """The live energy model of a finished run, rebuilt from its report (to redraw it)."""
+    phone = report.get("energy") or {}
+    profile = report.get("profile") or {}
+    jpt, tps, wh = phone.get("j_per_token"), phone.get("decode_tokens_per_s"), profile.get("battery_wh")
+    if not jpt or not tps or not wh:
+        return None
+    base = profile.get("idle_power_w")
+    base = float(base) if base is not None else DEFAULT_BASE_W
+    return EnergyRate(traffic_j_per_token=max(0.0, jpt - base / tps), base_w=base, battery_j=wh * 3600.0)

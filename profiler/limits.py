@@ -30,6 +30,7 @@ class LimitPlan:
     speed_factor: float
     throttle: str = "duty"  # "duty" or "quota"
     follows_curve: bool = False  # the factor follows the profile's sustained-performance curve
+    reserved_cores: int = 0  # host cores left to the caller (the app's window), never given to the child
 
 
 @dataclass
@@ -118,9 +119,10 @@ def apply(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
 
 def _apply_cores(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
     available = host_cores()
+    available = available[: max(1, len(available) - plan.reserved_cores)]
     wanted = min(plan.cores or len(available), len(available))
     chosen = available[:wanted]
-    note = "" if plan.cores is None or plan.cores <= len(available) else f"host has only {len(available)}"
+    note = f"cores {chosen}; {plan.reserved_cores} kept free for the app's window" if plan.reserved_cores else ""
     try:
         if sys.platform.startswith("linux"):
             from profiler import linux

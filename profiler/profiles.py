@@ -53,6 +53,9 @@ _PHONE_REQUIRED = (
 )
 
 
+DEFAULT_PROFILE = "iphone-16"
+
+
 @dataclass(frozen=True)
 class CpuCluster:
     count: int

@@ -107,6 +107,18 @@ class Session:
         if self._inner is not None:
             self._inner.stop()  # a calibration run in progress
 
+    def abort(self) -> None:
+        """Stop now: kill the child without waiting for its last token (the app is closing)."""
+        self.stop()
+        if self._inner is not None:
+            self._inner.abort()
+        with self._lock:
+            if self.pid is not None:
+                try:
+                    kill_now(self.pid)
+                except (ProcessLookupError, psutil.Error):
+                    pass
+
     def _emit(self, kind: str, data: Any) -> None:
         try:
             self.on_event(Event(kind, data))
@@ -399,6 +411,8 @@ class Session:
         if sampler is not None:
             sampler.stop()
             sampler.join(2.0)
+        with self._lock:
+            self.pid = None  # reaped below: its pid may be reused, so abort() must not touch it
         exit_code = proc.wait() if proc is not None else None
         record.child["exit_code"] = exit_code
         listener.close()

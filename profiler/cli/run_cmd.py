@@ -13,6 +13,7 @@ from profiler.cli.table import summary_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.models import DEFAULT_MODEL
+from profiler.profiles import DEFAULT_PROFILE
 from profiler.record import RunRecord, write_json
 from profiler.session import Event, Session
 
@@ -22,7 +23,7 @@ EXIT = {"completed": 0, "stopped": 130, "killed": 3, "error": 1}
 def register(commands: Any) -> None:
     p = commands.add_parser("run", help="profile a model in a phone-capped child process")
     p.add_argument("--model", default=DEFAULT_MODEL, help="a .gguf path or a built-in name (smollm2-135m, gemma3-270m)")
-    p.add_argument("--profile", default="iphone-16", help="a profile id or a path to a profile .toml")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile id or a path to a profile .toml")
     p.add_argument("--prompt", default=RunConfig.prompt)
     p.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
     p.add_argument("--max-tokens", type=int, default=128)

@@ -1,0 +1,67 @@
+"""The sentences the app and reports show, and the live energy model behind the energy chart."""
+
+from __future__ import annotations
+
+import pytest
+
+from profiler import describe, energy, gguf_meta
+from profiler.profiles import load_profile
+
+
+def test_kill_banner_reads_as_the_issue_says():
+    kill = {"reason": "memory_budget", "at_s": 3.2, "footprint_mb": 2941.4, "limit_mb": 2900, "tokens_before_kill": 37}
+    assert describe.kill_banner(kill) == "Killed by the phone's memory limit at 2,941 MB after 37 tokens"
+    one = dict(kill, reason="dram_limit", tokens_before_kill=1)
+    assert describe.kill_banner(one) == "Killed by the DRAM cap (kernel OOM) at 2,941 MB after 1 token"
+
+
+def test_limits_line_names_each_limit_and_its_mechanism():
+    limits = {
+        "memory_budget": {"value": 3000.0, "unit": "MB", "mechanism": "watchdog"},
+        "dram": {"value": 7400.0, "unit": "MB", "mechanism": "cgroup v1"},
+        "cores": {"value": 2, "unit": "cores", "mechanism": "affinity"},
+        "speed": {"value": 0.42, "unit": "x host", "mechanism": "cgroup v1 cpu quota"},
+    }
+    assert describe.limits_line(limits) == (
+        "budget 3,000 MB by watchdog · DRAM 7,400 MB by cgroup v1 · 2 cores by affinity · "
+        "42 % speed by cgroup v1 cpu quota"
+    )
+    limits["dram"]["mechanism"] = "none"
+    limits["speed"] = {"value": 1.0, "unit": "x host", "mechanism": "none"}
+    line = describe.limits_line(limits)
+    assert "DRAM 7,400 MB by nothing (not enforced here)" in line
+    assert line.endswith("full host speed")
+    assert describe.limits_line({}) == "no limits (host profile)"
+
+
+def test_outcome_and_summary_items():
+    report = {
+        "status": "completed",
+        "stop_reason": "length",
+        "summary": {"generated_tokens": 12, "prompt_tokens": 9, "ttft_s": 0.25, "decode_tokens_per_s": 40.0},
+        "energy": {"j_per_token": 0.1234, "battery_pct_per_1k_tokens": 0.25},
+    }
+    assert describe.outcome(report) == "Completed: 12 tokens (length)"
+    items = dict(describe.summary_items(report))
+    assert items["TTFT"] == "0.25 s"
+    assert items["decode"] == "40.0 tok/s"
+    assert items["J/token"] == "0.123 J"
+    assert items["prefill"] == "—"
+    assert describe.outcome({"status": "error", "error": "boom"}) == "Failed: boom"
+
+
+def test_energy_rate_ends_where_the_run_energy_does(smollm2):
+    """The live curve (traffic per token + base power over time) lands on run_energy's total."""
+    profile = load_profile("iphone-16")
+    model = gguf_meta.read_metadata(smollm2)
+    rate = energy.energy_rate(profile, model=model, ctx=2048)
+    assert rate is not None
+    tokens, tps = 100, 25.0
+    final = energy.run_energy(profile, model=model, generated_tokens=tokens, decode_tps=tps, ctx=2048)
+    assert final is not None
+    assert rate.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
+    assert rate.battery_pct(final["j_total"]) == pytest.approx(final["battery_pct"], rel=1e-3)
+    rebuilt = energy.rate_from_report({"energy": final, "profile": profile.to_dict()})
+    assert rebuilt is not None
+    assert rebuilt.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
+    assert energy.energy_rate(load_profile("host"), model=model) is None
