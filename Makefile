@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/pocketprof run --model smollm2-135m --profile iphone-16
+	$(BIN)/pocketprof gui --headless-fallback --model smollm2-135m --profile iphone-16
 
 lint: setup
 	$(BIN)/ruff check profiler ui tests benchmarks

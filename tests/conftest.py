@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 from profiler import models
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests draw off screen, display or not
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +41,16 @@ def no_leftovers():
     while time.monotonic() < deadline:
         children = [c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
         threads = [t for t in threading.enumerate() if t.name.startswith("pocketprof-") and t.is_alive()]
+        runner = sys.modules.get("ui.runner")  # the app's QThreads, where a test used the app
+        if runner is not None:
+            threads += [t.objectName() for t in list(runner.LIVE_THREADS) if t.isRunning()]  # type: ignore[misc]
         if not children and not threads:
             return
         time.sleep(0.05)
     for child in children:
         child.kill()
-    pytest.fail(f"test left running: processes {[c.pid for c in children]}, threads {[t.name for t in threads]}")
+    names = [getattr(t, "name", t) for t in threads]
+    pytest.fail(f"test left running: processes {[c.pid for c in children]}, threads {names}")
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from profiler.cli import history_cmd, predict_cmd, profiles_cmd, run_cmd
+    from profiler.cli import gui_cmd, history_cmd, predict_cmd, profiles_cmd, run_cmd
 
     parser = _Parser(prog="pocketprof", description="What will this model do on that phone?")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for module in (run_cmd, history_cmd, profiles_cmd, predict_cmd):
+    for module in (gui_cmd, run_cmd, history_cmd, profiles_cmd, predict_cmd):
         module.register(commands)
     return parser
 
@@ -31,8 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
-        parser.print_help()
-        return 0
+        from profiler.cli import gui_cmd
+
+        args.handler = gui_cmd.main  # a bare `pocketprof` opens the app
     try:
         code: int = args.handler(args)
         return code

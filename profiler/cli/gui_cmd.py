@@ -1,0 +1,50 @@
+"""``pocketprof gui`` (and a bare ``pocketprof``): open the desktop app.
+
+The app lives in ``ui/``, which the engine never imports; it is loaded by name
+here, at run time, so ``profiler`` keeps working where Qt is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Any
+
+from profiler.errors import BadInput
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("gui", help="open the desktop app (the default with no command)")
+    p.add_argument("--model", help="a .gguf path or a built-in name to start with")
+    p.add_argument("--profile", help="a profile id to start with")
+    p.add_argument(
+        "--headless-fallback",
+        action="store_true",
+        help="with no display, say so and run a headless profile instead (what `make run` does)",
+    )
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        app = importlib.import_module("ui.app")
+    except ImportError as exc:
+        raise BadInput(f"the desktop app cannot start: {exc} (pip install PySide6-Essentials pyqtgraph)") from None
+    problem = app.display_problem()
+    if problem is None:
+        code: int = app.main(model=getattr(args, "model", None), profile=getattr(args, "profile", None))
+        return code
+    if not getattr(args, "headless_fallback", False):
+        raise BadInput(f"cannot open a window: {problem}; `pocketprof run` profiles without one")
+    sys.stderr.write(f"pocketprof: {problem}; running a headless profile instead (pocketprof run)\n")
+    from profiler.cli import build_parser
+
+    argv = ["run"]
+    if args.model:
+        argv += ["--model", args.model]
+    if args.profile:
+        argv += ["--profile", args.profile]
+    run_args = build_parser().parse_args(argv)
+    result: int = run_args.handler(run_args)
+    return result

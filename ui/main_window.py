@@ -1,0 +1,283 @@
+"""The main window: pick a model and a phone, run, and watch memory, latency and energy live."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from profiler import describe, history, paths
+from profiler.config import RunConfig
+from profiler.energy import rate_from_report
+from profiler.record import RunRecord
+from ui.charts import Charts
+from ui.history_panel import HistoryPanel
+from ui.output import OutputView
+from ui.runner import RunController, RunInfo
+from ui.sidebar import Sidebar
+from ui.summary import Banner, SummaryCard
+
+TITLE = "pocketprof"
+REFUSED = "A run is already going: stop it (Esc) before starting another."
+
+
+def settings_store() -> QSettings:
+    """The window's own settings file, beside the history (POCKETPROF_HOME moves both)."""
+    return QSettings(str(paths.home() / "gui.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, *, discover: bool = True) -> None:
+        super().__init__()
+        self.settings = settings or settings_store()
+        self.setWindowTitle(f"{TITLE} — what will this model do on that phone?")
+        self.controller = RunController(self)
+        self.sidebar = Sidebar(self.settings)
+        self.history = HistoryPanel()
+        self.prompt = QPlainTextEdit(RunConfig.prompt)
+        self.prompt.setPlaceholderText("Prompt")
+        self.prompt.setMaximumHeight(110)
+        self.run_button = QPushButton("▶  Run  (Ctrl+Enter)")
+        self.stop_button = QPushButton("■  Stop  (Esc)")
+        self.run_button.setStyleSheet("font-weight:600; padding:5px 14px;")
+        self.stop_button.setEnabled(False)
+        self.state = QLabel("ready")
+        self.state.setStyleSheet("color:#555;")
+        self.banner = Banner()
+        self.output = OutputView()
+        self.summary = SummaryCard()
+        self.charts = Charts()
+        self.limits_label = QLabel("")
+        self.error_dialog: QMessageBox | None = None
+        self.last_report: dict[str, Any] | None = None
+        self._gpu = ""
+        self._build()
+        self._actions()
+        self._connect()
+        self.history.refresh()
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)  # type: ignore[arg-type]
+        else:
+            self.resize(1560, 940)
+        self.prompt.setPlainText(str(self.settings.value("prompt", RunConfig.prompt)))
+        if discover:
+            self.sidebar.start_discovery()
+
+    # -- layout --------------------------------------------------------------------
+    def _build(self) -> None:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.sidebar)
+        left = QTabWidget()
+        left.addTab(scroll, "Setup")
+        left.addTab(self.history, "History")
+        self.left_tabs = left
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.state, 1)
+        centre = QWidget()
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(4, 0, 4, 0)
+        column.addWidget(QLabel("Prompt"))
+        column.addWidget(self.prompt)
+        column.addLayout(buttons)
+        column.addWidget(self.banner)
+        column.addWidget(self.output, 1)
+        right = QWidget()
+        stack = QVBoxLayout(right)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.addWidget(self.summary)
+        stack.addWidget(self.charts, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget in (left, centre, right):
+            splitter.addWidget(widget)
+        splitter.setSizes([400, 500, 660])
+        splitter.setStretchFactor(2, 1)
+        self.setCentralWidget(splitter)
+        self.limits_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addWidget(self.limits_label, 1)
+
+    def _actions(self) -> None:
+        self.run_action = QAction("&Run", self)
+        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.run_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.run_action.triggered.connect(self.start_run)
+        self.stop_action = QAction("&Stop", self)
+        self.stop_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.stop_action.triggered.connect(self.stop_run)
+        open_action = QAction("&Open GGUF…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.sidebar.open_model_dialog)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(open_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        run_menu = menu.addMenu("&Run")
+        run_menu.addAction(self.run_action)
+        run_menu.addAction(self.stop_action)
+        self.addAction(self.run_action)
+        self.addAction(self.stop_action)
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.run_button.clicked.connect(self.start_run)
+        self.stop_button.clicked.connect(self.stop_run)
+        c.sig_started.connect(self._on_started)
+        c.sig_status.connect(self.state.setText)
+        c.sig_limits.connect(self._on_limits)
+        c.sig_samples.connect(self._on_samples)
+        c.sig_tokens.connect(self._on_tokens)
+        c.sig_finished.connect(self._on_finished)
+        c.sig_failed.connect(self._on_failed)
+        self.history.sig_open.connect(self.open_run)
+        self.history.sig_error.connect(self.statusBar().showMessage)
+        self.sidebar.sig_model_error.connect(self.show_error)
+
+    # -- running -------------------------------------------------------------------
+    @Slot()
+    def start_run(self) -> bool:
+        """Start a run with the current choices; refused (with a message) while one is going."""
+        if self.controller.running:
+            self.banner.say("info", REFUSED)
+            self.statusBar().showMessage(REFUSED, 5000)
+            return False
+        config = self.sidebar.config(self.prompt.toPlainText())
+        self.sidebar.save()
+        self.settings.setValue("prompt", config.prompt)
+        self.output.reset(config.prompt)
+        self.banner.clear_banner()
+        self.summary.clear_card()
+        self.charts.reset(budget_mb=None, dram_mb=None, energy=None)
+        self.limits_label.setText("")
+        self._gpu = ""
+        self.last_report = None
+        self.state.setText("starting…")
+        self.controller.start(config)
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        return True
+
+    @Slot()
+    def stop_run(self) -> None:
+        if self.controller.running:
+            self.state.setText("stopping…")
+            self.controller.stop()
+
+    @Slot(object)
+    def _on_started(self, info: RunInfo) -> None:
+        self.charts.reset(budget_mb=info.budget_mb, dram_mb=info.dram_mb, energy=info.energy)
+        self.setWindowTitle(f"{TITLE} — {info.model_name} on {info.profile_name}")
+
+    @Slot(object)
+    def _on_limits(self, limits: dict[str, Any]) -> None:
+        self.limits_label.setText(describe.limits_line({k: asdict(v) for k, v in limits.items()}))
+
+    @Slot(list)
+    def _on_samples(self, samples: list[Any]) -> None:
+        self.charts.add_samples(samples)
+        last = samples[-1]
+        gpu = describe.gpu_line(last.gpu_mem_mb, last.gpu_power_w)
+        if gpu != self._gpu:
+            self._gpu = gpu
+
+    @Slot(list)
+    def _on_tokens(self, tokens: list[Any]) -> None:
+        self.charts.add_tokens(tokens)
+        self.output.add_tokens(tokens)
+        self.state.setText(f"generating · {self.output.token_count:,} tokens")
+
+    @Slot(object)
+    def _on_finished(self, record: RunRecord) -> None:
+        report = record.to_dict()
+        self._show_finished(report)
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.history.refresh()
+        if report.get("history_error"):
+            self.statusBar().showMessage(report["history_error"], 10000)
+        if report["status"] == "error":
+            self.show_error(report.get("error") or "the run failed")
+
+    def _show_finished(self, report: dict[str, Any]) -> None:
+        self.last_report = report
+        self.summary.show_report(report)
+        self.banner.say(report["status"], describe.outcome(report))
+        if report.get("kill"):
+            self.charts.mark_kill(report["kill"])
+        self.charts.repaint_now()
+        parts = [describe.limits_line(report.get("limits", {})), describe.speed_line(report), self._gpu]
+        self.limits_label.setText("   |   ".join(p for p in parts if p))
+        self.state.setText(report["status"])
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.state.setText("could not start")
+        self.banner.say("error", message)
+        self.show_error(message)
+
+    @Slot(str)
+    def show_error(self, message: str) -> None:
+        """A non-blocking error dialog; the window stays usable behind it."""
+        if self.error_dialog is not None:
+            self.error_dialog.close()
+        dialog = QMessageBox(QMessageBox.Icon.Warning, TITLE, message, QMessageBox.StandardButton.Ok, self)
+        dialog.setWindowModality(Qt.WindowModality.NonModal)
+        dialog.show()
+        self.error_dialog = dialog
+
+    # -- history -------------------------------------------------------------------
+    @Slot(str)
+    def open_run(self, run_id: str) -> None:
+        """Show a past run as it ended: output, charts, summary."""
+        if self.controller.running:
+            self.statusBar().showMessage("A run is going: open past runs when it has finished.", 5000)
+            return
+        try:
+            report = history.load(run_id)
+        except Exception as exc:
+            self.show_error(f"history: cannot open run {run_id}: {exc}")
+            return
+        self.output.reset(report.get("config", {}).get("prompt", ""))
+        self.output.add_tokens(SimpleNamespace(**t) for t in report.get("tokens", []))
+        self.charts.show_report(report, rate_from_report(report))
+        self._gpu = ""
+        self._show_finished(report)
+        model, profile = report.get("model", {}), report.get("profile", {})
+        self.setWindowTitle(f"{TITLE} — {model.get('name', '?')} on {profile.get('name', '?')} ({run_id})")
+
+    # -- closing -------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing kills the child at once; the window remembers its size and choices."""
+        self.controller.shutdown()
+        self.sidebar.save()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("prompt", self.prompt.toPlainText())
+        self.settings.sync()
+        if self.error_dialog is not None:
+            self.error_dialog.close()
+        super().closeEvent(event)

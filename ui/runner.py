@@ -1,0 +1,188 @@
+"""Runs a profiling Session off the GUI thread and hands its events to widgets in batches.
+
+The engine calls ``on_event`` from its own threads; we only append to a deque
+there. A 20 Hz timer on the GUI thread drains it and emits one signal per kind,
+so the widgets never see more than 20 updates a second, whatever the token rate.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from profiler import history
+from profiler.config import RunConfig
+from profiler.energy import EnergyRate, energy_rate
+from profiler.errors import ProfilerError
+from profiler.record import RunRecord
+from profiler.session import Event, Session
+
+DRAIN_MS = 50
+LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()  # tests check none is left running
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the charts need before the first sample: the limits' values and the energy model."""
+
+    run_id: str
+    model_name: str
+    profile_name: str
+    budget_mb: float | None
+    dram_mb: float | None
+    energy: EnergyRate | None
+
+
+class _RunThread(QThread):
+    """Builds the Session (resolving the model may take a while) and runs it to the end."""
+
+    sig_session = Signal(object)  # RunInfo
+    sig_failed = Signal(str)
+    sig_record = Signal(object)  # RunRecord
+
+    def __init__(self, config: RunConfig, events: deque[Event], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pocketprof-run")
+        LIVE_THREADS.add(self)
+        self.config = config
+        self.events = events
+        self.session: Session | None = None
+        self._abort = False
+
+    def run(self) -> None:
+        try:
+            session = Session(self.config, on_event=self.events.append)
+        except ProfilerError as exc:
+            self.sig_failed.emit(str(exc))
+            return
+        except Exception as exc:  # never let a surprise take the window down
+            self.sig_failed.emit(f"could not start the run: {type(exc).__name__}: {exc}")
+            return
+        self.session = session
+        if self._abort:
+            return
+        try:
+            rate = energy_rate(session.profile, model=session.model, ctx=self.config.ctx)
+        except ProfilerError:
+            rate = None
+        self.sig_session.emit(
+            RunInfo(
+                run_id=session.run_id,
+                model_name=session.model.name,
+                profile_name=session.profile.name,
+                budget_mb=session.plan.budget_mb,
+                dram_mb=session.plan.dram_mb,
+                energy=rate,
+            )
+        )
+        record = session.run()
+        try:
+            history.save(record)
+        except Exception as exc:  # the run is still shown; say why it is not in the history
+            record.extra["history_error"] = f"not stored in the history: {exc}"
+        self.sig_record.emit(record)
+
+    def stop(self, *, now: bool = False) -> None:
+        self._abort = self._abort or now
+        session = self.session
+        if session is not None:
+            session.abort() if now else session.stop()
+
+
+class RunController(QObject):
+    """One run at a time. Start it, stop it, and listen to the ``sig_*`` batches."""
+
+    sig_started = Signal(object)  # RunInfo
+    sig_status = Signal(str)
+    sig_limits = Signal(object)  # dict name -> Limit
+    sig_samples = Signal(list)  # [Sample]
+    sig_tokens = Signal(list)  # [Token]
+    sig_finished = Signal(object)  # RunRecord
+    sig_failed = Signal(str)  # the run could not start: bad model, profile or option
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._events: deque[Event] = deque()
+        self._thread: _RunThread | None = None
+        self._record: RunRecord | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(DRAIN_MS)
+        self._timer.timeout.connect(self.drain)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, config: RunConfig) -> bool:
+        """Start a run; False (and nothing started) if one is already going."""
+        if self._thread is not None:
+            return False
+        self._events.clear()
+        self._record = None
+        thread = _RunThread(config, self._events, self)
+        thread.sig_session.connect(self.sig_started)
+        thread.sig_failed.connect(self.sig_failed)
+        thread.sig_record.connect(self._on_record)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread = thread
+        thread.start()
+        self._timer.start()
+        return True
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+
+    def shutdown(self, timeout_ms: int = 15000) -> None:
+        """Kill the child now and wait for the run's thread (closing the window)."""
+        thread = self._thread
+        if thread is None:
+            return
+        thread.stop(now=True)
+        if not thread.wait(timeout_ms):
+            thread.terminate()
+            thread.wait(2000)
+        self._timer.stop()
+        self._thread = None
+
+    @Slot()
+    def drain(self) -> None:
+        samples: list[Any] = []
+        tokens: list[Any] = []
+        while self._events:
+            event = self._events.popleft()
+            if event.kind == "sample":
+                samples.append(event.data)
+            elif event.kind == "token":
+                tokens.append(event.data)
+            elif event.kind == "status":
+                self.sig_status.emit(str(event.data))
+            elif event.kind == "limits":
+                self.sig_limits.emit(event.data)
+            elif event.kind == "loaded":
+                self.sig_status.emit("generating")
+        if samples:
+            self.sig_samples.emit(samples)
+        if tokens:
+            self.sig_tokens.emit(tokens)
+
+    @Slot(object)
+    def _on_record(self, record: RunRecord) -> None:
+        self._record = record
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return  # shut down already
+        thread.wait()
+        self._thread = None
+        self._timer.stop()
+        self.drain()
+        thread.deleteLater()
+        if self._record is not None:
+            self.sig_finished.emit(self._record)
