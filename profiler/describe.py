@@ -51,7 +51,10 @@ def outcome(report: Mapping[str, Any]) -> str:
     status = report.get("status", "running")
     tokens = report.get("summary", {}).get("generated_tokens", 0)
     if status == "killed" and report.get("kill"):
-        return kill_banner(report["kill"])
+        banner = kill_banner(report["kill"])
+        if report["kill"]["tokens_before_kill"] == 0 and report.get("loaded_at_s") is None:
+            banner = banner.rsplit(" after ", 1)[0] + ", while loading the model"
+        return banner
     if status == "error":
         return f"Failed: {report.get('error') or 'unknown error'}"
     if status == "stopped":

@@ -48,6 +48,10 @@ def test_outcome_and_summary_items():
     assert items["J/token"] == "0.123 J"
     assert items["prefill"] == "—"
     assert describe.outcome({"status": "error", "error": "boom"}) == "Failed: boom"
+    kill = {"reason": "memory_budget", "at_s": 0.3, "footprint_mb": 175.2, "limit_mb": 150, "tokens_before_kill": 0}
+    killed = {"status": "killed", "kill": kill, "loaded_at_s": None}
+    assert describe.outcome(killed) == "Killed by the phone's memory limit at 175 MB, while loading the model"
+    assert describe.outcome(killed | {"loaded_at_s": 0.2}).endswith("after 0 tokens")
 
 
 def test_energy_rate_ends_where_the_run_energy_does(smollm2):

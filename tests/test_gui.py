@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
-from profiler import history
+from profiler import describe, history
 from ui.main_window import REFUSED, MainWindow, settings_store
 
 pytestmark = pytest.mark.model
@@ -95,7 +95,8 @@ def test_a_tiny_budget_kill_shows_the_banner_and_a_red_marker(qtbot, window):
     assert report["status"] == "killed"
     assert window.banner.kind == "killed"
     assert window.banner.text().startswith("Killed by the phone's memory limit at ")
-    assert window.banner.text().endswith(f"after {report['kill']['tokens_before_kill']} tokens")
+    assert f"at {report['kill']['footprint_mb']:,.0f} MB" in window.banner.text()
+    assert window.banner.text() == describe.outcome(report)
     assert len(window.charts._kill_items) == 4  # a line on each of the three plots and the point
     assert window.summary.values["peak footprint"].text() != "—"
 
@@ -176,3 +177,43 @@ def test_the_gui_command_without_a_display_says_so_in_one_line(monkeypatch):
     assert fallback.returncode == 0, fallback.stderr
     assert "running a headless profile instead" in fallback.stderr
     assert "decode" in fallback.stdout
+
+
+def test_models_in_the_usual_folders_and_recent_files_are_offered(qtbot, monkeypatch, tmp_path: Path, smollm2: Path):
+    snapshot = tmp_path / "hub" / "models--HuggingFaceTB--SmolLM2-135M-GGUF" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "smollm2.Q4_1.gguf").symlink_to(smollm2)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    win = MainWindow(discover=True)
+    qtbot.addWidget(win)
+    combo = win.sidebar.model_combo
+    labels = lambda: [combo.itemText(i) for i in range(combo.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: any("(Hugging Face cache)" in text for text in labels()), timeout=10_000)
+    found = next(text for text in labels() if "(Hugging Face cache)" in text)
+    assert "HuggingFaceTB/SmolLM2-135M-GGUF" in found
+    mine = tmp_path / "my models" / "copy ü.gguf"
+    mine.parent.mkdir()
+    mine.symlink_to(smollm2)
+    win.sidebar.add_model_path(str(mine))
+    assert "134.5 M params · Q4_1" in win.sidebar.model_label.text()
+    win.close()
+    again = MainWindow(discover=False)
+    qtbot.addWidget(again)
+    assert again.sidebar.model_name() == str(mine)
+    assert "copy ü.gguf (recent)" in [
+        again.sidebar.model_combo.itemText(i) for i in range(again.sidebar.model_combo.count())
+    ]
+
+
+def test_nvml_gpu_figures_reach_the_status_line(qtbot, window, monkeypatch):
+    """The GPU is the one thing faked (none here): its readings must show beside the limits."""
+    import sys
+
+    from tests.test_gpu import fake_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml())
+    choose(window, max_tokens=8)
+    window.start_run()
+    report = finish(qtbot, window)
+    assert report["status"] == "completed"
+    assert "GPU 0 MB · 78 W" in window.limits_label.text()  # the child holds no GPU memory; the board draws 78 W

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from profiler.energy import EnergyRate
 
 REPAINT_MS = 50
+AXIS_WIDTH = 62
 ROLLING_TOKENS = 8
 COLORS = {"rss": "#4c72b0", "footprint": "#dd8452", "file": "#8c8c8c", "budget": "#c44e52", "dram": "#8172b3"}
 KILL_PEN = pg.mkPen("#d62728", width=2)
@@ -86,7 +87,9 @@ class Charts(QWidget):
             layout.addWidget(plot)
         for plot in (self.latency, self.energy):
             plot.setXLink(self.memory)
-        self.energy.getPlotItem().setLabel("bottom", "time since start", units="s")
+        self.energy.getPlotItem().setLabel("bottom", "time since start (s)")
+        for plot in (self.memory, self.latency, self.energy):
+            plot.getPlotItem().getAxis("bottom").enableAutoSIPrefix(False)  # seconds on every plot, never ms
         self.series = {name: Series() for name in ("rss", "footprint", "file", "latency", "tps", "energy")}
         mem = self.memory.getPlotItem()
         self.curves = {
@@ -102,9 +105,8 @@ class Charts(QWidget):
         self.curves["tps"] = pg.PlotDataItem(pen=pg.mkPen("#dd8452", width=1.5))
         self._tps_view.addItem(self.curves["tps"])
         self.latency.getPlotItem().legend.addItem(self.curves["tps"], f"tokens/s (rolling {ROLLING_TOKENS})")
-        self.battery_axis = pg.AxisItem("right")
-        self.energy.getPlotItem().layout.addItem(self.battery_axis, 2, 3)
-        self.battery_axis.linkToView(self.energy.getPlotItem().getViewBox())
+        self.energy.getPlotItem().showAxis("right")
+        self.battery_axis = self.energy.getPlotItem().getAxis("right")  # the J axis, scaled to % of the battery
         self.battery_axis.setLabel("battery drained (%)")
         self._limit_lines: list[pg.InfiniteLine] = []
         self._kill_items: list[tuple[pg.PlotWidget, Any]] = []
@@ -112,6 +114,19 @@ class Charts(QWidget):
         self._rate: EnergyRate | None = None
         self._token_times: list[float] = []
         self._budget: float | None = None
+        self._titles: dict[str, str] = {}
+        self._tops: dict[str, float] = {}
+        self._drawn: dict[str, int] = {}
+        self._fitting = False
+        self.memory.getPlotItem().showAxis("right")
+        self.memory.getPlotItem().getAxis("right").setStyle(showValues=False)
+        for plot in (self.memory, self.latency, self.energy):
+            item = plot.getPlotItem()
+            item.getAxis("left").setWidth(AXIS_WIDTH)  # equal widths line the shared time axes up
+            item.getAxis("right").setWidth(AXIS_WIDTH)
+            for name in ("left", "bottom", "right"):
+                # Replaying an axis's drawing (text) cost ~2 ms each paint; a cached pixmap is a blit.
+                plot.getPlotItem().getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._timer = QTimer(self)
         self._timer.setInterval(REPAINT_MS)
         self._timer.timeout.connect(self.repaint_now)
@@ -142,6 +157,7 @@ class Charts(QWidget):
         for plot, item in self._kill_items:
             plot.removeItem(item)
         self._limit_lines, self._kill_items, self._token_times = [], [], []
+        self._titles, self._tops, self._drawn = {}, {}, {}
         self._rate, self._budget = energy, budget_mb
         for value, name, color in ((budget_mb, "budget", COLORS["budget"]), (dram_mb, "DRAM cap", COLORS["dram"])):
             if value is None:
@@ -151,12 +167,13 @@ class Charts(QWidget):
                 angle=0,
                 pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
                 label=f"{name} {value:,.0f} MB",
-                labelOpts={"position": 0.02, "color": color, "anchors": [(0, 1), (0, 1)]},
+                labelOpts={"position": 0.98, "color": color, "anchors": [(1, 1), (1, 1)]},  # clear of the legend
             )
             self.memory.addItem(line)
             self._limit_lines.append(line)
         self.battery_axis.setScale(100.0 / energy.battery_j if energy else 1.0)
-        self.battery_axis.setVisible(energy is not None)
+        self.battery_axis.setStyle(showValues=energy is not None)
+        self.battery_axis.setLabel("battery drained (%)" if energy else "")
         self.energy.getPlotItem().setTitle(
             "Phone energy (estimate)" if energy else "Phone energy: none for the host profile (no battery)",
             color="#333",
@@ -214,7 +231,12 @@ class Charts(QWidget):
         self.add_tokens(SimpleNamespace(**t) for t in report.get("tokens", []))
         if report.get("kill"):
             self.mark_kill(report["kill"])
-        self.repaint_now()
+
+    @property
+    def rolling_tps(self) -> float | None:
+        """The decode speed over the last few tokens."""
+        series = self.series["tps"]
+        return float(series.y[-1]) if series.size else None
 
     @property
     def point_counts(self) -> dict[str, int]:
@@ -227,21 +249,54 @@ class Charts(QWidget):
         if footprint.size and self._budget:
             peak = float(footprint.y.max())
             text += f" — peak footprint {peak:,.0f} MB, {100 * peak / self._budget:.0f} % of the budget"
-        self.memory.getPlotItem().setTitle(text, color="#333", size="10pt")
+        if text != self._titles.get("memory"):  # a new title re-lays out the whole plot: only on change
+            self._titles["memory"] = text
+            self.memory.getPlotItem().setTitle(text, color="#333", size="10pt")
+
+    def _grow(self, name: str, set_range: Any, top: float, headroom: float) -> None:
+        """Move a range only when the data outgrow it or shrink well inside it, with headroom.
+
+        Each move re-draws the axis (text, ~2 ms); growing in steps keeps that to a few per run.
+        """
+        if self._fitting:
+            set_range(0, top * min(headroom, 1.12), padding=0)
+            return
+        shown = self._tops.get(name, 0.0)
+        if top > shown or top < 0.5 * shown:
+            self._tops[name] = top * headroom
+            set_range(0, top * headroom, padding=0)
+
+    def fit(self) -> None:
+        """After a run: every range fitted to the data exactly."""
+        self._fitting, self._dirty = True, True
+        try:
+            self.repaint_now()
+        finally:
+            self._fitting, self._tops = False, {}
 
     @Slot()
     def repaint_now(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
+        ends = []
         for name in ("rss", "footprint", "file", "latency", "tps", "energy"):
             series = self.series[name]
-            self.curves[name].setData(series.x, series.y)
+            if series.size != self._drawn.get(name):
+                self._drawn[name] = series.size
+                self.curves[name].setData(series.x, series.y)
+            if series.size:
+                ends.append(float(series.x[-1]))
         self._title_memory()
-        top = max(
-            [self._budget or 0.0] + [float(self.series[n].y.max()) for n in ("rss", "footprint") if self.series[n].size]
-        )
+        peaks = [float(self.series[n].y.max()) for n in ("rss", "footprint") if self.series[n].size]
+        top = max([self._budget or 0.0, *peaks])
         if top > 0:
-            self.memory.getPlotItem().setYRange(0, top * 1.08, padding=0)
-        if self.series["tps"].size:
-            self._tps_view.setYRange(0, float(self.series["tps"].y.max()) * 1.1, padding=0)
+            self._grow("memory", self.memory.getPlotItem().setYRange, top, 1.12)  # room for the budget's label
+        if ends:
+            end = max(ends) if self._fitting else max(max(ends), 2.0)
+            self._grow("time", self.memory.getPlotItem().setXRange, end, 1.5)
+        for name, view in (("tps", self._tps_view), ("latency", self.latency.getPlotItem())):
+            if self.series[name].size:
+                self._grow(name, view.setYRange, float(self.series[name].y.max()), 1.3)
+        if self.series["energy"].size:
+            self._grow("energy", self.energy.getPlotItem().setYRange, float(self.series["energy"].y[-1]), 1.5)

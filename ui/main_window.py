@@ -64,6 +64,8 @@ class MainWindow(QMainWindow):
         self.summary = SummaryCard()
         self.charts = Charts()
         self.limits_label = QLabel("")
+        self.live_label = QLabel("")
+        self._target_tps: float | None = None
         self.error_dialog: QMessageBox | None = None
         self.last_report: dict[str, Any] | None = None
         self._gpu = ""
@@ -115,6 +117,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self.limits_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.statusBar().addWidget(self.limits_label, 1)
+        self.statusBar().addPermanentWidget(self.live_label)
 
     def _actions(self) -> None:
         self.run_action = QAction("&Run", self)
@@ -172,6 +175,8 @@ class MainWindow(QMainWindow):
         self.summary.clear_card()
         self.charts.reset(budget_mb=None, dram_mb=None, energy=None)
         self.limits_label.setText("")
+        self.live_label.setText("")
+        self._target_tps = None
         self._gpu = ""
         self.last_report = None
         self.state.setText("starting…")
@@ -189,6 +194,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_started(self, info: RunInfo) -> None:
         self.charts.reset(budget_mb=info.budget_mb, dram_mb=info.dram_mb, energy=info.energy)
+        self._target_tps = info.target_tps
         self.setWindowTitle(f"{TITLE} — {info.model_name} on {info.profile_name}")
 
     @Slot(object)
@@ -199,9 +205,20 @@ class MainWindow(QMainWindow):
     def _on_samples(self, samples: list[Any]) -> None:
         self.charts.add_samples(samples)
         last = samples[-1]
-        gpu = describe.gpu_line(last.gpu_mem_mb, last.gpu_power_w)
-        if gpu != self._gpu:
-            self._gpu = gpu
+        self._gpu = describe.gpu_line(last.gpu_mem_mb, last.gpu_power_w)
+        self._show_live()
+
+    def _show_live(self) -> None:
+        """Right of the status bar: the phone's target speed, the speed now, and NVML's GPU figures."""
+        parts = []
+        if self._target_tps is not None:
+            parts.append(f"target {self._target_tps:,.1f} tok/s")
+        now = self.charts.rolling_tps
+        if now is not None:
+            parts.append(f"now {now:,.1f} tok/s")
+        if self._gpu:
+            parts.append(self._gpu)
+        self.live_label.setText(" · ".join(parts))
 
     @Slot(list)
     def _on_tokens(self, tokens: list[Any]) -> None:
@@ -227,9 +244,10 @@ class MainWindow(QMainWindow):
         self.banner.say(report["status"], describe.outcome(report))
         if report.get("kill"):
             self.charts.mark_kill(report["kill"])
-        self.charts.repaint_now()
+        self.charts.fit()
         parts = [describe.limits_line(report.get("limits", {})), describe.speed_line(report), self._gpu]
         self.limits_label.setText("   |   ".join(p for p in parts if p))
+        self.live_label.setText("")
         self.state.setText(report["status"])
 
     @Slot(str)

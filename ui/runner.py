@@ -18,6 +18,7 @@ from profiler import history
 from profiler.config import RunConfig
 from profiler.energy import EnergyRate, energy_rate
 from profiler.errors import ProfilerError
+from profiler.predict import predict
 from profiler.record import RunRecord
 from profiler.session import Event, Session
 
@@ -35,6 +36,7 @@ class RunInfo:
     budget_mb: float | None
     dram_mb: float | None
     energy: EnergyRate | None
+    target_tps: float | None = None  # the phone's predicted decode speed, when the run emulates one
 
 
 class _RunThread(QThread):
@@ -69,6 +71,12 @@ class _RunThread(QThread):
             rate = energy_rate(session.profile, model=session.model, ctx=self.config.ctx)
         except ProfilerError:
             rate = None
+        target = None
+        if not session.profile.is_host and self.config.speed_factor is None:
+            try:
+                target = predict(session.profile, model=session.model, ctx=self.config.ctx).speed.decode_tokens_per_s
+            except ProfilerError:
+                target = None
         self.sig_session.emit(
             RunInfo(
                 run_id=session.run_id,
@@ -77,6 +85,7 @@ class _RunThread(QThread):
                 budget_mb=session.plan.budget_mb,
                 dram_mb=session.plan.dram_mb,
                 energy=rate,
+                target_tps=target,
             )
         )
         record = session.run()
