@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,13 +122,21 @@ class _Count:
 
 def check_path(path: Path) -> None:
     """Fail with a one-line message for a path that cannot be a model file."""
-    if not path.exists():
-        raise ModelFileError(f"{path}: model file not found")
-    if path.is_dir():
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: model file not found") from None
+    except PermissionError:
+        raise ModelFileError(f"{path}: permission denied (a folder on the path cannot be opened)") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot look at the file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise ModelFileError(f"{path}: is a directory, not a .gguf file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFileError(f"{path}: not a regular file (a pipe, socket or device), not a GGUF model")
     if not os.access(path, os.R_OK):
         raise ModelFileError(f"{path}: permission denied (cannot read the model file)")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise ModelFileError(f"{path}: empty file, not a GGUF model")
 
 

@@ -353,7 +353,11 @@ class Session:
             record.loaded_at_s = message["t"] - t0
             record.summary.load_time_s = message["load_time_s"]
             record.summary.prompt_tokens = message["prompt_tokens"]
-            record.child |= {"n_ctx": message["n_ctx"], "chat_template": message["chat_template"]}
+            record.child |= {
+                "n_ctx": message["n_ctx"],
+                "chat_template": message["chat_template"],
+                "sandbox": message.get("sandbox", "none"),
+            }
             self._emit("loaded", message)
         elif kind == "token":
             t = message["t"] - t0
@@ -378,6 +382,8 @@ class Session:
             record.status = "error"
             record.error = message["message"]
             record.extra["error_kind"] = message["kind"]
+            if message["kind"] == "model_load":
+                record.error = _load_error(self.model_path, self.log_path, message["message"])
             return True
         return False
 
@@ -449,6 +455,19 @@ class Session:
             record.error = _crash_message(exit_code, self.log_path)
 
 
+def _load_error(model_path: Path, log_path: Path, fallback: str) -> str:
+    """llama.cpp's own reason for refusing a model (it logs it), naming the file, in one line."""
+    reasons = [
+        line.split("error loading model:", 1)[1].strip()
+        for line in _stderr_tail(log_path, 20_000).splitlines()
+        if "error loading model:" in line
+    ]
+    if not reasons:
+        return f"{model_path}: llama.cpp could not load it ({fallback})"
+    reason = reasons[-1].removeprefix("error loading model architecture: ")
+    return f"{model_path}: llama.cpp cannot load it: {reason}"
+
+
 def _crash_message(exit_code: int | None, log_path: Path) -> str:
     if exit_code is not None and exit_code < 0:
         try:
@@ -456,6 +475,8 @@ def _crash_message(exit_code: int | None, log_path: Path) -> str:
         except ValueError:
             name = f"signal {-exit_code}"
         what = f"the child process crashed ({name})"
+        if -exit_code == getattr(signal, "SIGKILL", 9):
+            what = "the child process was killed (SIGKILL) from outside pocketprof: the kernel's OOM killer or a user"
     else:
         what = f"the child process exited unexpectedly (code {exit_code})"
     tail = _stderr_tail(log_path, 300).splitlines()

@@ -15,7 +15,11 @@ import time
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-from profiler import protocol
+from profiler import protocol, sandbox
+
+
+class TemplateRefused(Exception):
+    """The model's chat template could not be rendered safely."""
 
 
 def _send(conn: Connection, kind: str, /, **fields: Any) -> None:
@@ -39,8 +43,14 @@ def _prompt_tokens(llm: Any, prompt: str, raw: bool) -> tuple[list[int], bool]:
     eos_id, bos_id = llm.token_eos(), llm.token_bos()
     eos = llm._model.token_get_text(eos_id) if eos_id != -1 else ""
     bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
-    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-    result = formatter(messages=[{"role": "user", "content": prompt}])
+    import jinja2
+
+    try:
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        result = formatter(messages=[{"role": "user", "content": prompt}])
+    except jinja2.TemplateError as exc:  # SecurityError (the sandbox said no), syntax errors, ...
+        kind = "refused by the sandbox" if isinstance(exc, jinja2.exceptions.SecurityError) else "broken"
+        raise TemplateRefused(f"the model's chat template is {kind}: {exc}; --raw skips it") from None
     text = result.prompt.encode("utf-8")
     return llm.tokenize(text, add_bos=not result.added_special, special=True), True
 
@@ -96,6 +106,7 @@ def _run(conn: Connection, llm: Any, config: dict[str, Any], started: float) -> 
         prompt_tokens=len(tokens),
         chat_template=templated,
         model_train_ctx=int(llm._model.n_ctx_train()),
+        sandbox=config.get("sandbox", "none"),
     )
     budget = min(config["max_tokens"], n_ctx - len(tokens))
     reason = "length" if budget == config["max_tokens"] else "context_full"
@@ -153,8 +164,13 @@ def main(argv: list[str]) -> int:
         message = protocol.decode(conn.recv_bytes())
         if message["type"] != "start":
             return 0
+        config = message["config"]
+        config["sandbox"] = sandbox.confine(allow_devices=config.get("gpu_layers", 0) > 0)
         try:
-            generate(conn, message["config"])
+            generate(conn, config)
+        except TemplateRefused as exc:
+            _send(conn, "error", kind="model_template", message=str(exc))
+            return 1
         except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
             _send(conn, "error", kind="model_load", message=str(exc))
             return 1

@@ -39,3 +39,19 @@ def long_string(dest: Path) -> Path:
     """One metadata key whose length claims far more bytes than the file has."""
     dest.write_bytes(header(n_kv=1, body=struct.pack("<Q", 1 << 40) + b"general.name"))
     return dest
+
+
+def unknown_architecture(dest: Path, architecture: str = "martian") -> Path:
+    """A well-formed GGUF (our reader accepts it) of an architecture llama.cpp does not know."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(dest), architecture)
+    writer.add_name("a model from nowhere")
+    writer.add_context_length(256)
+    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return dest
