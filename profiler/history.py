@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +30,25 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 """
 
 
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL mode. When several processes create the database at once, the switch
+    can report "locked" without waiting on the busy timeout: retry it for a while."""
+    for attempt in range(200):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 199:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
     db = sqlite3.connect(path or paths.history_db(), timeout=30.0)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=30000")
+        _wal(db)
         db.executescript(_SCHEMA)
         yield db
     finally:

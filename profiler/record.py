@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -142,12 +144,23 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions, or what the umask gives a new file."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; a report is as readable as any file the user writes
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -156,6 +169,26 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_problem(path: Path, exc: BaseException) -> str:
+    """What went wrong writing ``path``, and what to do about it, in one line."""
+    path = Path(path)
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or "database or disk is full" in str(exc):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / MB:,.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        what = "your disk quota is used up" if code == errno.EDQUOT else "no space left on the disk"
+        return f"{path}: {what} ({free} in {path.parent}); free some space there or write elsewhere"
+    if code == errno.EFBIG:
+        return f"{path}: file too large for this process's file-size limit (ulimit -f); raise it or write elsewhere"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied; write somewhere you may write"
+    if code == errno.EROFS:
+        return f"{path}: the file system is read-only; write elsewhere"
+    return f"{path}: cannot write: {getattr(exc, 'strerror', None) or exc}"
 
 
 def write_json(record: RunRecord, path: Path) -> None:

@@ -14,12 +14,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from profiler import history
+from profiler import history, paths
 from profiler.config import RunConfig
 from profiler.energy import EnergyRate, energy_rate
 from profiler.errors import ProfilerError
 from profiler.predict import predict
-from profiler.record import RunRecord
+from profiler.record import RunRecord, write_problem
 from profiler.session import Event, Session
 
 DRAIN_MS = 50
@@ -92,7 +92,7 @@ class _RunThread(QThread):
         try:
             history.save(record)
         except Exception as exc:  # the run is still shown; say why it is not in the history
-            record.extra["history_error"] = f"not stored in the history: {exc}"
+            record.extra["history_error"] = f"not stored in the history: {write_problem(paths.history_db(), exc)}"
         self.sig_record.emit(record)
 
     def stop(self, *, now: bool = False) -> None:

@@ -8,16 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from profiler import history
+from profiler import history, paths
 from profiler.cli.table import summary_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.models import DEFAULT_MODEL
 from profiler.profiles import DEFAULT_PROFILE
-from profiler.record import RunRecord, write_json
+from profiler.record import RunRecord, write_json, write_problem
 from profiler.session import Event, Session
 
 EXIT = {"completed": 0, "stopped": 130, "killed": 3, "error": 1}
+BAD_INPUT_KINDS = ("bad_input", "model_load", "model_template")  # the input's fault: exit 2, one line
 
 
 def register(commands: Any) -> None:
@@ -96,22 +97,27 @@ def _printer(quiet: bool) -> Any:
 
 
 def finish(record: RunRecord, args: argparse.Namespace) -> int:
-    """Write the report and the history entry; return the exit code."""
-    if args.json is not None:
-        try:
-            write_json(record, args.json)
-        except OSError as exc:
-            sys.stderr.write(f"error: {args.json}: cannot write the report: {exc.strerror or exc}\n")
-            return 1
+    """Store the run in the history, then write the report; return the exit code.
+
+    The history comes first: a report path that fails (a full disk, a bad folder) must
+    not lose the measurement.
+    """
+    code = 0
     if not args.no_history:
         try:
             history.save(record)
         except Exception as exc:  # the report on disk is what matters; say so and go on
-            sys.stderr.write(f"warning: run not stored in the history: {exc}\n")
-    if record.extra.get("error_kind") == "bad_input":
+            sys.stderr.write(f"warning: run not stored in the history: {write_problem(paths.history_db(), exc)}\n")
+    if args.json is not None:
+        try:
+            write_json(record, args.json)
+        except OSError as exc:  # the old report, if any, is untouched (atomic write)
+            sys.stderr.write(f"error: cannot write the report: {write_problem(args.json, exc)}\n")
+            code = 1
+    if record.extra.get("error_kind") in BAD_INPUT_KINDS:
         sys.stderr.write(f"error: {record.error}\n")
         return 2
-    return EXIT.get(record.status, 1)
+    return code or EXIT.get(record.status, 1)
 
 
 def main(args: argparse.Namespace) -> int:

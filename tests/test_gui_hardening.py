@@ -1,0 +1,98 @@
+"""The app under bad input and long use: error dialogs for broken models, 50 runs without leaks."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytest.importorskip("PySide6")
+
+from tests import gguf_corpus
+from ui.main_window import MainWindow
+
+CORPUS = {
+    "missing": (lambda d, s: d / "missing.gguf", "model file not found"),
+    "directory": (lambda d, s: d, "is a directory"),
+    "empty": (lambda d, s: _write(d / "empty.gguf", b""), "empty file"),
+    "text": (lambda d, s: gguf_corpus.text_named_gguf(d / "readme.gguf"), "not a GGUF file"),
+    "magic": (lambda d, s: gguf_corpus.wrong_magic(s, d / "ggml.gguf"), "not a GGUF file"),
+    "truncated": (lambda d, s: gguf_corpus.truncated(s, d / "half.gguf"), "truncated GGUF"),
+    "tensors": (lambda d, s: gguf_corpus.absurd_counts(d / "t.gguf", "tensors"), "tensors"),
+    "kv": (lambda d, s: gguf_corpus.absurd_counts(d / "k.gguf", "kv"), "metadata entries"),
+    "string": (lambda d, s: gguf_corpus.long_string(d / "s.gguf"), "more than the file holds"),
+    "fifo": (lambda d, s: _fifo(d / "pipe.gguf"), "not a regular file"),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(discover=False)
+    qtbot.addWidget(win)
+    return win
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_each_broken_model_gets_a_one_line_dialog_and_run_is_refused(qtbot, window, tmp_path, smollm2, case):
+    make, needle = CORPUS[case]
+    path = make(tmp_path, smollm2)
+    window.sidebar.add_model_path(str(path))
+    dialog = window.error_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert needle in dialog.text() and str(path) in dialog.text() and "\n" not in dialog.text()
+    window.start_run()
+    with qtbot.waitSignal(window.controller.sig_failed, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: not window.controller.running)
+    assert window.banner.kind == "error" and needle in window.banner.text()
+    assert window.run_button.isEnabled()
+
+
+@pytest.mark.model
+def test_a_model_llama_cpp_refuses_shows_its_reason(qtbot, window, tmp_path):
+    path = gguf_corpus.unknown_architecture(tmp_path / "martian.gguf")
+    window.sidebar.select(model=str(path), profile="host")
+    window.sidebar.ctx.setValue(128)
+    window.start_run()
+    with qtbot.waitSignal(window.controller.sig_finished, timeout=120_000):
+        pass
+    assert window.last_report["status"] == "error"
+    assert "unknown model architecture: 'martian'" in window.error_dialog.text()
+
+
+@pytest.mark.model
+def test_fifty_runs_in_one_window_leak_no_child_thread_or_memory(qtbot, window):
+    """Issue 7: from run 5 to run 50 the app's own memory grows by less than 20 MB."""
+    window.sidebar.select(model="smollm2-135m", profile="host")
+    window.sidebar.max_tokens.setValue(2)
+    me = psutil.Process()
+    threads_before = threading.active_count()
+    rss: dict[int, float] = {}
+    for run in range(1, 51):
+        with qtbot.waitSignal(window.controller.sig_finished, timeout=120_000):
+            assert window.start_run()
+        assert window.last_report["status"] == "completed", window.last_report.get("error")
+        if run in (5, 50):
+            qtbot.wait(200)  # let deleteLater() run
+            gc.collect()
+            rss[run] = me.memory_info().rss / 2**20
+    growth = rss[50] - rss[5]
+    print(f"app RSS after run 5: {rss[5]:.1f} MB, after run 50: {rss[50]:.1f} MB, growth {growth:+.1f} MB")
+    assert growth < 20.0
+    assert not [c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
+    assert threading.active_count() <= threads_before
+    assert window.history.tree.topLevelItemCount() == 50
