@@ -18,11 +18,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from profiler.cli import gui_cmd, history_cmd, predict_cmd, profiles_cmd, run_cmd
+    from profiler.cli import (
+        compare_cmd,
+        gui_cmd,
+        history_cmd,
+        predict_cmd,
+        profiles_cmd,
+        report_cmd,
+        run_cmd,
+        sweep_cmd,
+    )
 
     parser = _Parser(prog="pocketprof", description="What will this model do on that phone?")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for module in (gui_cmd, run_cmd, history_cmd, profiles_cmd, predict_cmd):
+    for module in (gui_cmd, run_cmd, compare_cmd, sweep_cmd, report_cmd, history_cmd, profiles_cmd, predict_cmd):
         module.register(commands)
     return parser
 

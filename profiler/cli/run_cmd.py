@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from profiler import history, paths
+from profiler import exports, history, paths
 from profiler.cli.table import summary_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
@@ -49,6 +49,7 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--load-timeout", type=float, default=300.0, help="seconds to wait for the model to load")
     p.add_argument("--json", type=Path, help="write the report here (schema version 1)")
+    exports.add_arguments(p)
     p.add_argument("--quiet", action="store_true", help="do not stream the output text")
     p.add_argument("--no-history", action="store_true", help="do not store the run in the history database")
     p.set_defaults(handler=main)
@@ -114,6 +115,12 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
         except OSError as exc:  # the old report, if any, is untouched (atomic write)
             sys.stderr.write(f"error: cannot write the report: {write_problem(args.json, exc)}\n")
             code = 1
+    try:
+        for path in exports.from_args([record.to_dict()], args):
+            print(f"  wrote {path}")
+    except BadInput as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        code = 1
     if record.extra.get("error_kind") in BAD_INPUT_KINDS:
         sys.stderr.write(f"error: {record.error}\n")
         return 2

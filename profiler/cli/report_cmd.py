@@ -1,0 +1,30 @@
+"""``pocketprof report RUN.json``: turn a saved run into HTML, PDF, CSV or llama-bench files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from profiler import exports
+from profiler.cli.table import summary_text
+from profiler.compare import load_reports
+from profiler.errors import BadInput
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("report", help="export a saved run (a JSON report or a run id) to HTML, PDF, CSV")
+    p.add_argument("run", type=Path, help="a JSON report written by `run --json`, or a run id from the history")
+    exports.add_arguments(p)
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    (report,) = load_reports([args.run])
+    written = exports.from_args([report], args)
+    if not written:
+        raise BadInput("nothing to write: give --html, --pdf, --csv, --llama-bench-json or --llama-bench-csv")
+    print(summary_text(report))
+    for path in written:
+        print(f"  wrote {path}")
+    return 0

@@ -1,0 +1,77 @@
+"""``pocketprof sweep``: every model on every profile, one after another, and a comparison of all."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from profiler import exports, history
+from profiler.cli.compare_cmd import table_text
+from profiler.config import RunConfig
+from profiler.errors import BadInput
+from profiler.record import write_json
+from profiler.session import Session
+
+COOL_DOWN_S = 2.0  # between runs, so one run's heat and page cache do not spill into the next timing
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("sweep", help="run every model under every profile in turn, then compare them")
+    p.add_argument("--models", required=True, help="comma-separated .gguf paths or built-in names")
+    p.add_argument("--profiles", required=True, help="comma-separated profile ids or .toml paths")
+    p.add_argument("--prompt", default=RunConfig.prompt)
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--ctx", type=int, default=2048)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--cool-down", type=float, default=COOL_DOWN_S, help="seconds of rest between runs")
+    p.add_argument("--out", type=Path, required=True, help="a folder: one report per run plus the comparison")
+    p.set_defaults(handler=main)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text).stem if text.endswith(".gguf") else text).strip("-")
+
+
+def main(args: argparse.Namespace) -> int:
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    if not models or not profiles:
+        raise BadInput("--models and --profiles each need at least one name")
+    # every pair is checked (model file, profile, options) before the first run starts
+    configs = [
+        RunConfig(model=m, profile=p, prompt=args.prompt, max_tokens=args.max_tokens, ctx=args.ctx, seed=args.seed)
+        for m in models
+        for p in profiles
+    ]
+    sessions = [Session(c) for c in configs]
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    current: list[Session] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: current and current[0].stop())
+    reports = []
+    try:
+        for i, (config, session) in enumerate(zip(configs, sessions, strict=True)):
+            if i:
+                time.sleep(args.cool_down)
+            current[:] = [session]
+            print(f"[{i + 1}/{len(configs)}] {config.model} on {config.profile}…", file=sys.stderr)
+            record = session.run()
+            history.save(record)
+            write_json(record, out / f"{i + 1:02d}-{_slug(config.model)}-{_slug(config.profile)}.json")
+            reports.append(record.to_dict())
+            if record.status == "stopped":
+                print("stopped; the runs so far are kept", file=sys.stderr)
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if len(reports) > 1:
+        print(table_text(reports))
+        written = exports.export(reports, html=out / "comparison.html", csv=out / "comparison.csv")
+        for path in written:
+            print(f"  wrote {path}")
+    return 0 if all(r["status"] in ("completed", "killed") for r in reports) else 1
