@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -22,11 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from profiler import describe, history, paths
+from profiler import describe, exports, history, paths
 from profiler.config import RunConfig
 from profiler.energy import rate_from_report
+from profiler.errors import ProfilerError
 from profiler.record import RunRecord
 from ui.charts import Charts
+from ui.compare_view import CompareWindow
 from ui.history_panel import HistoryPanel
 from ui.output import OutputView
 from ui.runner import RunController, RunInfo
@@ -67,6 +71,7 @@ class MainWindow(QMainWindow):
         self.live_label = QLabel("")
         self._target_tps: float | None = None
         self.error_dialog: QMessageBox | None = None
+        self.compare_window: CompareWindow | None = None
         self.last_report: dict[str, Any] | None = None
         self._gpu = ""
         self._build()
@@ -138,9 +143,19 @@ class MainWindow(QMainWindow):
         file_menu.addAction(open_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+        export_action = QAction("&Export this run…", self)
+        export_action.setShortcut(QKeySequence("Ctrl+E"))
+        export_action.triggered.connect(self.export_dialog)
+        file_menu.insertAction(quit_action, export_action)
+        file_menu.insertSeparator(quit_action)
         run_menu = menu.addMenu("&Run")
         run_menu.addAction(self.run_action)
         run_menu.addAction(self.stop_action)
+        run_menu.addSeparator()
+        compare_action = QAction("&Compare models or phones…", self)
+        compare_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+        compare_action.triggered.connect(self.open_compare)
+        run_menu.addAction(compare_action)
         self.addAction(self.run_action)
         self.addAction(self.stop_action)
 
@@ -288,10 +303,56 @@ class MainWindow(QMainWindow):
         model, profile = report.get("model", {}), report.get("profile", {})
         self.setWindowTitle(f"{TITLE} — {model.get('name', '?')} on {profile.get('name', '?')} ({run_id})")
 
+    # -- export and compare -------------------------------------------------------------
+    @Slot()
+    def export_dialog(self) -> None:
+        if self.last_report is None:
+            self.statusBar().showMessage("Nothing to export: run a model, or open a past run, first.", 5000)
+            return
+        kinds = "HTML report (*.html);;PDF report (*.pdf);;CSV files (*.csv);;llama-bench JSON (*.json)"
+        name = f"pocketprof-{self.last_report['run_id']}.html"
+        path, kind = QFileDialog.getSaveFileName(self, "Export this run", name, kinds)
+        if path:
+            self.export_to(Path(path), kind)
+
+    def export_to(self, path: Path, kind: str = "") -> list[Path]:
+        """Write the shown run: .html, .pdf, .csv (samples and tokens beside it) or llama-bench .json."""
+        assert self.last_report is not None
+        suffix = path.suffix.lower()
+        if suffix == ".csv" or kind.startswith("CSV"):
+            args: dict[str, Path] = {"csv": path.with_suffix("")}
+        elif suffix == ".json" or kind.startswith("llama"):
+            args = {"llama_bench_json": path}
+        else:
+            args = {"pdf" if suffix == ".pdf" or kind.startswith("PDF") else "html": path}
+        try:
+            written = exports.export([self.last_report], **args)
+        except ProfilerError as exc:
+            self.show_error(str(exc))
+            return []
+        self.statusBar().showMessage("Wrote " + ", ".join(str(p) for p in written), 8000)
+        return written
+
+    @Slot()
+    def open_compare(self) -> CompareWindow:
+        if self.compare_window is None:
+            combo = self.sidebar.model_combo
+            models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count()) if combo.itemData(i)]
+            profiles = [(p.name, p.id) for p in sorted(self.sidebar.profiles.values(), key=lambda p: p.name)]
+            self.compare_window = CompareWindow(
+                models, profiles, lambda: self.sidebar.config(self.prompt.toPlainText())
+            )
+            self.compare_window.controller.sig_finished.connect(lambda _record: self.history.refresh())
+        self.compare_window.show()
+        self.compare_window.raise_()
+        return self.compare_window
+
     # -- closing -------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing kills the child at once; the window remembers its size and choices."""
         self.controller.shutdown()
+        if self.compare_window is not None:
+            self.compare_window.close()
         self.sidebar.save()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("prompt", self.prompt.toPlainText())

@@ -1,0 +1,63 @@
+"""The Compare view and File → Export, driven from the window with real runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt
+
+from profiler import history
+from ui.main_window import MainWindow
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(discover=False)
+    qtbot.addWidget(win)
+    win.sidebar.select(model="smollm2-135m", profile="host")
+    win.sidebar.max_tokens.setValue(8)
+    return win
+
+
+def test_compare_the_two_default_models_in_the_app(qtbot, window, tmp_path: Path):
+    view = window.open_compare()
+    qtbot.addWidget(view)
+    view.cool_down.setValue(0.3)
+    models = [view.models.item(i).data(Qt.ItemDataRole.UserRole) for i in range(view.models.count())]
+    assert models[:2] == ["smollm2-135m", "gemma3-270m"]
+    with qtbot.waitSignal(view.sig_finished, timeout=300_000) as done:
+        assert view.start()
+        assert not view.start()  # a second comparison while one runs is refused
+    reports = done.args[0]
+    assert [r["model"]["file_name"].lower()[:5] for r in reports] == ["smoll", "gemma"]
+    assert all(r["status"] == "completed" for r in reports)
+    first_end = reports[0]["started_at"]
+    assert first_end <= reports[1]["started_at"]  # one after the other
+    assert len(view.columns) == 2 and all(c.token_count > 0 for c in view.columns)
+    assert view.table.columnCount() == 3 and view.table.rowCount() >= 8
+    assert any("✓" in (view.table.item(r, c).text()) for r in range(view.table.rowCount()) for c in (1, 2))
+    assert [len(curves) for curves in view.charts.curves] == [2, 2]  # host profile: no phone energy line
+    # a past run joins the comparison
+    view.add_run_id(history.list_runs()[-1]["run_id"])
+    assert len(view.reports) == 3 and view.table.columnCount() == 4
+    out = tmp_path / "comparison.html"
+    view.export_to(str(out))
+    assert out.read_text(encoding="utf-8").count("<svg") == 3
+
+
+def test_file_export_writes_the_shown_run(qtbot, window, tmp_path: Path):
+    with qtbot.waitSignal(window.controller.sig_finished, timeout=120_000):
+        window.start_run()
+    html = window.export_to(tmp_path / "run.html")
+    assert html == [tmp_path / "run.html"] and "<svg" in html[0].read_text(encoding="utf-8")
+    written = window.export_to(tmp_path / "run.csv")
+    assert {p.name.split("-")[-1] for p in written} == {"samples.csv", "tokens.csv"}
+    bench = window.export_to(tmp_path / "bench.json")
+    assert json.loads(bench[0].read_text())[0]["model_n_params"] == window.last_report["model"]["parameters"]
