@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         compare_cmd,
         gui_cmd,
         history_cmd,
+        ladder_cmd,
         predict_cmd,
         profiles_cmd,
         report_cmd,
@@ -31,7 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="pocketprof", description="What will this model do on that phone?")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for module in (gui_cmd, run_cmd, compare_cmd, sweep_cmd, report_cmd, history_cmd, profiles_cmd, predict_cmd):
+    for module in (
+        gui_cmd,
+        run_cmd,
+        compare_cmd,
+        sweep_cmd,
+        ladder_cmd,
+        report_cmd,
+        history_cmd,
+        profiles_cmd,
+        predict_cmd,
+    ):
         module.register(commands)
     return parser
 

@@ -1,0 +1,92 @@
+"""``pocketprof ladder``: one model at many precisions on one phone, memory, speed and quality side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from profiler import ladder_html
+from profiler.config import RunConfig
+from profiler.ladder import Ladder, LadderConfig
+from profiler.models import DEFAULT_MODEL
+from profiler.profiles import DEFAULT_PROFILE
+from profiler.quantize import parse_quants
+from profiler.record import write_atomic
+
+DEFAULT_QUANTS = "F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K"
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("ladder", help="quantize one model many ways and profile each on a phone")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="a .gguf path or a built-in name")
+    p.add_argument("--profile", default=DEFAULT_PROFILE)
+    p.add_argument("--quants", default=DEFAULT_QUANTS, help=f"comma-separated (default {DEFAULT_QUANTS})")
+    p.add_argument("--out", type=Path, required=True, help="a folder: ladder.json, ladder.html and one report per run")
+    p.add_argument("--prompt", default=RunConfig.prompt)
+    p.add_argument("--max-tokens", type=int, default=64, help="tokens generated per run (fixed length)")
+    p.add_argument("--ctx", type=int, default=2048)
+    p.add_argument("--quality-tokens", type=int, default=512, help="tokens of the reference text scored")
+    p.add_argument("--html", type=Path, help="also write the report here")
+    p.add_argument("--json", type=Path, help="also write the table here")
+    p.set_defaults(handler=main)
+
+
+def _bar(stage: str, quant: str, fraction: float) -> None:
+    filled = int(fraction * 24)
+    sys.stderr.write(f"\r  {stage:16} {quant:7} ▕{'█' * filled}{' ' * (24 - filled)}▏ {fraction * 100:3.0f} %")
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"  {'quant':8} {'file MB':>8} {'peak MB':>8} {'fits':>6} {'tok/s':>7} {'J/tok':>7} {'ppl':>7} {'KL':>8}"]
+    for e in result["entries"]:
+
+        def f(key: str, fmt: str, e: dict[str, Any] = e) -> str:
+            return "—" if e.get(key) is None else f"{e[key]:{fmt}}"
+
+        lines.append(
+            f"  {e['quant']:8} {f('file_size_mb', ',.0f'):>8} {f('peak_footprint_mb', ',.0f'):>8} "
+            f"{'yes' if e['fits'] else 'KILLED':>6} {f('decode_tokens_per_s', '.1f'):>7} {f('j_per_token', '.4f'):>7} "
+            f"{f('perplexity', '.2f'):>7} {f('kl_divergence', '.4f'):>8}"
+        )
+    lines.append(f"  best quantization that fits: {result.get('best_fitting_quant') or 'none'}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    config = LadderConfig(
+        model=args.model,
+        profile=args.profile,
+        quants=tuple(parse_quants(args.quants)),
+        out=args.out,
+        prompt=args.prompt,
+        max_tokens=args.max_tokens,
+        ctx=args.ctx,
+        quality_tokens=args.quality_tokens,
+    )
+    ladder = Ladder(config, on_progress=_bar)
+    previous = signal.signal(signal.SIGINT, lambda *_: ladder.stop())
+    try:
+        result = ladder.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    html = ladder_html.ladder_html(result)
+    write_atomic(args.out / "ladder.html", html)
+    if args.html is not None:
+        write_atomic(args.html, html)
+    if args.json is not None:
+        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    if result.get("requantized"):
+        print(f"note: requantized from {result['source']['quantization']} (not an F16/F32 original)", file=sys.stderr)
+    print(table(result))
+    print(f"  wrote {args.out / 'ladder.json'} and {args.out / 'ladder.html'}")
+    if ladder.stopped:
+        print("stopped: the members finished are kept; run the same command again to go on", file=sys.stderr)
+        return 130
+    return 0
