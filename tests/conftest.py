@@ -32,6 +32,14 @@ def pocketprof_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cach
     return home
 
 
+def _running_qthread(thread: object) -> str | None:
+    """The QThread's name if it still runs; None once it stopped or Qt deleted it."""
+    try:
+        return thread.objectName() if thread.isRunning() else None  # type: ignore[attr-defined]
+    except RuntimeError:  # "Internal C++ object already deleted": finished and gone
+        return None
+
+
 @pytest.fixture(autouse=True)
 def no_leftovers():
     """Fail a test that leaves a child process or one of our threads running."""
@@ -43,7 +51,7 @@ def no_leftovers():
         threads = [t for t in threading.enumerate() if t.name.startswith("pocketprof-") and t.is_alive()]
         runner = sys.modules.get("ui.runner")  # the app's QThreads, where a test used the app
         if runner is not None:
-            threads += [t.objectName() for t in list(runner.LIVE_THREADS) if t.isRunning()]  # type: ignore[misc]
+            threads += [name for t in list(runner.LIVE_THREADS) if (name := _running_qthread(t))]
         if not children and not threads:
             return
         time.sleep(0.05)

@@ -61,3 +61,21 @@ def test_file_export_writes_the_shown_run(qtbot, window, tmp_path: Path):
     assert {p.name.split("-")[-1] for p in written} == {"samples.csv", "tokens.csv"}
     bench = window.export_to(tmp_path / "bench.json")
     assert json.loads(bench[0].read_text())[0]["model_n_params"] == window.last_report["model"]["parameters"]
+
+
+def test_the_ladder_view_runs_and_shows_the_table_and_chart(qtbot, window, tmp_path: Path):
+    view = window.open_ladder()
+    qtbot.addWidget(view)
+    for i in range(view.quants.count()):
+        item = view.quants.item(i)
+        item.setCheckState(Qt.CheckState.Checked if item.text() in ("F16", "Q4_K_M") else Qt.CheckState.Unchecked)
+    with qtbot.waitSignal(view.sig_finished, timeout=300_000) as done:
+        assert view.start(tmp_path / "ladder", max_tokens=8, quality_tokens=64)
+        assert not view.start()  # one ladder at a time
+    result = done.args[0]
+    assert [e["quant"] for e in result["entries"]] == ["F16", "Q4_K_M"]
+    assert view.table.rowCount() == 2 and view.table.item(0, 0).text() == "F16"
+    assert view.table.item(0, 0).font().bold()  # the best quantization that fits is marked
+    assert len(view.chart.getPlotItem().listDataItems()) == 2
+    assert "Best quantization that fits: F16" in view.state.text()
+    qtbot.waitUntil(lambda: view.thread_ is None)

@@ -275,9 +275,20 @@ def test_cli_bad_input_is_one_line(args: tuple[str, ...]) -> None:
 def test_predicted_memory_within_20_percent_of_a_real_run(name: str, tmp_path: Path) -> None:
     report = tmp_path / "run.json"
     done = run_cli(
-        "run", "--model", name, "--profile", "host", "--no-mmap", "--max-tokens", "32", "--ctx", "2048",
-        "--json", str(report), "--quiet",
-    )  # fmt: skip
+        "run",
+        "--model",
+        name,
+        "--profile",
+        "host",
+        "--no-mmap",
+        "--max-tokens",
+        "32",
+        "--ctx",
+        "2048",
+        "--json",
+        str(report),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     measured = json.loads(report.read_text())["summary"]["peak_footprint_mb"]
     shape = pr.model_shape(read_metadata(resolve(name)))

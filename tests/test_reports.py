@@ -49,10 +49,20 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
     profile = tempfile.mkdtemp(prefix="pocketprof-chromium-")
     try:
         return subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                f"--user-data-dir={profile}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
@@ -188,9 +198,18 @@ def test_llama_bench_files_from_a_real_run(runs: list[Path], tmp_path: Path):
 def test_sweep_runs_every_pair_and_writes_a_comparison(tmp_path: Path):
     out = tmp_path / "sweep"
     result = run_cli(
-        "sweep", "--models", "smollm2-135m,gemma3-270m", "--profiles", "host", "--max-tokens", "6",
-        "--cool-down", "0.5", "--out", str(out),
-    )  # fmt: skip
+        "sweep",
+        "--models",
+        "smollm2-135m,gemma3-270m",
+        "--profiles",
+        "host",
+        "--max-tokens",
+        "6",
+        "--cool-down",
+        "0.5",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     reports = sorted(out.glob("0*.json"))
     assert [p.name for p in reports] == ["01-smollm2-135m-host.json", "02-gemma3-270m-host.json"]
@@ -204,8 +223,11 @@ def test_bad_report_files_are_one_line_exit_2(tmp_path: Path):
     broken.write_text("{not json")
     other = tmp_path / "other.json"
     other.write_text('{"hello": 1}')
-    for path, needle in ((broken, "not a pocketprof JSON report"), (other, "no schema_version"),
-                         (tmp_path / "none.json", "report not found")):  # fmt: skip
+    for path, needle in (
+        (broken, "not a pocketprof JSON report"),
+        (other, "no schema_version"),
+        (tmp_path / "none.json", "report not found"),
+    ):
         result = run_cli("report", str(path), "--html", str(tmp_path / "x.html"))
         assert result.returncode == 2
         assert result.stderr.strip() == result.stderr.strip().splitlines()[0]

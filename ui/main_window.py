@@ -32,6 +32,7 @@ from profiler.record import RunRecord
 from ui.charts import Charts
 from ui.compare_view import CompareWindow
 from ui.history_panel import HistoryPanel
+from ui.ladder_view import LadderWindow
 from ui.output import OutputView
 from ui.runner import RunController, RunInfo
 from ui.sidebar import Sidebar
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self._target_tps: float | None = None
         self.error_dialog: QMessageBox | None = None
         self.compare_window: CompareWindow | None = None
+        self.ladder_windows: list[LadderWindow] = []
         self.last_report: dict[str, Any] | None = None
         self._gpu = ""
         self._build()
@@ -156,6 +158,10 @@ class MainWindow(QMainWindow):
         compare_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         compare_action.triggered.connect(self.open_compare)
         run_menu.addAction(compare_action)
+        ladder_action = QAction("Quantization &ladder…", self)
+        ladder_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        ladder_action.triggered.connect(self.open_ladder)
+        run_menu.addAction(ladder_action)
         self.addAction(self.run_action)
         self.addAction(self.stop_action)
 
@@ -347,12 +353,23 @@ class MainWindow(QMainWindow):
         self.compare_window.raise_()
         return self.compare_window
 
+    @Slot()
+    def open_ladder(self) -> LadderWindow:
+        """The ladder of the chosen model on the chosen phone."""
+        window = LadderWindow(self.sidebar.model_name(), self.sidebar.profile().id)
+        window.sig_finished.connect(lambda _result: self.history.refresh())
+        self.ladder_windows.append(window)
+        window.show()
+        return window
+
     # -- closing -------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing kills the child at once; the window remembers its size and choices."""
         self.controller.shutdown()
         if self.compare_window is not None:
             self.compare_window.close()
+        for window in self.ladder_windows:
+            window.close()
         self.sidebar.save()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("prompt", self.prompt.toPlainText())

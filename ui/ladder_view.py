@@ -1,0 +1,230 @@
+"""The Ladder view: one model at many precisions on one phone, the whole trade-off in one place.
+
+The engine's Ladder runs on a QThread; its progress reaches the progress bar through a
+signal. The result is a table (the best quantization that fits is highlighted) and a
+chart of quality loss against peak footprint with the phone's budget as a vertical line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QThread, Signal, Slot
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from profiler import paths
+from profiler.errors import ProfilerError
+from profiler.ladder import Ladder, LadderConfig
+from profiler.ladder_html import COLUMNS, _cell
+from profiler.quantize import QUANTS
+from profiler.svgchart import PALETTE
+from ui.runner import LIVE_THREADS
+
+DEFAULT = ("F16", "Q8_0", "Q4_K_M", "Q2_K")
+
+
+class _LadderThread(QThread):
+    sig_progress = Signal(str, str, float)
+    sig_done = Signal(object)  # the result dict
+    sig_failed = Signal(str)
+
+    def __init__(self, config: LadderConfig, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pocketprof-ladder")
+        LIVE_THREADS.add(self)
+        self.ladder = Ladder(config, on_progress=lambda s, q, f: self.sig_progress.emit(s, q, f))
+
+    def run(self) -> None:
+        try:
+            self.sig_done.emit(self.ladder.run())
+        except (ProfilerError, InterruptedError) as exc:
+            self.sig_failed.emit(str(exc))
+        except Exception as exc:  # the window must survive anything the ladder meets
+            self.sig_failed.emit(f"{type(exc).__name__}: {exc}")
+
+
+class LadderWindow(QWidget):
+    sig_finished = Signal(object)
+
+    def __init__(self, model: str, profile: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"pocketprof — quantization ladder: {Path(model).name} on {profile}")
+        self.resize(1400, 860)
+        self.model, self.profile = model, profile
+        self.thread_: _LadderThread | None = None
+        self.result: dict[str, Any] | None = None
+        self.quants = QListWidget()
+        self.quants.setFlow(QListWidget.Flow.LeftToRight)
+        self.quants.setMaximumHeight(38)
+        for name in QUANTS:
+            item = QListWidgetItem(name)
+            item.setCheckState(Qt.CheckState.Checked if name in DEFAULT else Qt.CheckState.Unchecked)
+            self.quants.addItem(item)
+        self.run_button = QPushButton("▶  Run ladder")
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.state = QLabel(f"{Path(model).name} on {profile}: pick quantizations and run. Files are cached.")
+        self.state.setWordWrap(True)
+        self.table = QTableWidget()
+        self.chart = pg.PlotWidget(background="w")
+        item = self.chart.getPlotItem()
+        item.setTitle("Quality loss against memory (right of the red line: killed)", color="#333", size="10pt")
+        item.setLabel("bottom", "peak footprint (MB)")
+        item.setLabel("left", "KL divergence vs the reference")
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.addLegend(offset=(-10, 10), labelTextColor="#333")
+        top = QHBoxLayout()
+        top.addWidget(self.quants, 1)
+        top.addWidget(self.run_button)
+        top.addWidget(self.stop_button)
+        body = QHBoxLayout()
+        body.addWidget(self.table, 3)
+        body.addWidget(self.chart, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.state)
+        layout.addLayout(body, 1)
+        self.run_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+
+    def checked(self) -> list[str]:
+        return [
+            self.quants.item(i).text()
+            for i in range(self.quants.count())
+            if self.quants.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+    @Slot()
+    def start(self, out: Path | None = None, *, max_tokens: int = 32, quality_tokens: int = 512) -> bool:
+        if self.thread_ is not None:
+            return False
+        quants = sorted(self.checked(), key=lambda n: -QUANTS[n][1])
+        if len(quants) < 2:
+            self.state.setText("Pick at least two quantizations.")
+            return False
+        folder = out or paths.home() / "ladders" / f"{Path(self.model).stem}-{self.profile}"
+        config = LadderConfig(
+            model=self.model,
+            profile=self.profile,
+            quants=tuple(quants),
+            out=folder,
+            max_tokens=max_tokens,
+            quality_tokens=quality_tokens,
+        )
+        self.thread_ = _LadderThread(config, self)
+        self.thread_.sig_progress.connect(self._on_progress)
+        self.thread_.sig_done.connect(self._on_done)
+        self.thread_.sig_failed.connect(self._on_failed)
+        self.thread_.finished.connect(self._on_thread_end)
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.thread_.start()
+        return True
+
+    @Slot()
+    def stop(self) -> None:
+        if self.thread_ is not None:
+            self.thread_.ladder.stop()
+
+    @Slot(str, str, float)
+    def _on_progress(self, stage: str, quant: str, fraction: float) -> None:
+        self.state.setText(f"{stage} {quant}…")
+        self.progress.setValue(int(fraction * 1000))
+
+    @Slot(object)
+    def _on_done(self, result: dict[str, Any]) -> None:
+        self.result = result
+        self.show_result(result)
+        best = result.get("best_fitting_quant")
+        tail = "" if result.get("complete") else " (stopped: the finished members are kept)"
+        self.state.setText(
+            f"Best quantization that fits: {best or 'none'}{tail}. Saved in {self.thread_.ladder.config.out}"
+            if self.thread_
+            else ""
+        )
+        self.sig_finished.emit(result)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.state.setText(f"Ladder stopped: {message}")
+
+    @Slot()
+    def _on_thread_end(self) -> None:
+        if self.thread_ is not None:
+            self.thread_.wait()
+            self.thread_.deleteLater()
+        self.thread_ = None
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+
+    def show_result(self, result: dict[str, Any]) -> None:
+        entries = result.get("entries", [])
+        best = result.get("best_fitting_quant")
+        self.table.clear()
+        self.table.setColumnCount(len(COLUMNS))
+        self.table.setRowCount(len(entries))
+        self.table.setHorizontalHeaderLabels([label for _, label, _ in COLUMNS])
+        bold = QFont()
+        bold.setBold(True)
+        for r, entry in enumerate(entries):
+            for c, (key, _, fmt) in enumerate(COLUMNS):
+                text = _cell(entry, key, fmt).replace("<b style='color:#a11b1b'>", "").replace("</b>", "")
+                item = QTableWidgetItem(text)
+                if entry["quant"] == best:
+                    item.setFont(bold)
+                    item.setBackground(QColor("#e3f4e1"))
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        plot = self.chart.getPlotItem()
+        plot.clear()
+        plot.legend.clear()
+        for i, entry in enumerate(entries):
+            if entry.get("peak_footprint_mb") is None or entry.get("kl_divergence") is None:
+                continue
+            color = PALETTE[i % len(PALETTE)]
+            plot.plot(
+                [entry["peak_footprint_mb"]],
+                [entry["kl_divergence"]],
+                pen=None,
+                symbol="o",
+                symbolSize=12,
+                symbolBrush=color,
+                name=entry["quant"],
+            )
+        budget = result.get("profile", {}).get("app_memory_budget_mb")
+        peaks = [e["peak_footprint_mb"] for e in entries if e.get("peak_footprint_mb") is not None]
+        if peaks:  # the budget line stays in view, however far it is from the points
+            plot.setXRange(0, max([*peaks, float(budget or 0)]) * 1.1, padding=0)
+        if budget:
+            plot.addItem(
+                pg.InfiniteLine(
+                    pos=budget,
+                    angle=90,
+                    pen=pg.mkPen("#c44e52", width=2),
+                    label=f"budget {budget:,} MB",
+                    labelOpts={"color": "#c44e52"},
+                )
+            )
+
+    def closeEvent(self, event: Any) -> None:
+        if self.thread_ is not None:
+            self.thread_.ladder.stop()
+            self.thread_.wait(30_000)
+        super().closeEvent(event)
