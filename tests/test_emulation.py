@@ -33,12 +33,12 @@ def test_default_speed_factor_is_phone_over_host_and_is_cached():
     session_model = Session(RunConfig(model="gemma3-270m", profile="galaxy-a25")).model
     target = predict.predict(profile, model=session_model, ctx=2048).speed.decode_tokens_per_s
     assert emulation["target_decode_tokens_per_s"] == pytest.approx(target, rel=1e-3)
-    host = emulation["host_decode_tokens_per_s"]
+    host = emulation["host_decode_tokens_per_s"]  # rounded to 0.01 in the report
     assert host and host > 0
-    assert emulation["speed_factor"] == pytest.approx(min(1.0, target / host), rel=1e-3)
-    assert emulation["host_slower_than_target"] == (host < target)
     cached = calibrate.cached(Path(record.config["model_path"]), record.config["threads"], 2048)
-    assert cached == pytest.approx(host, rel=1e-3)
+    assert cached is not None and cached == pytest.approx(host, abs=0.005)
+    assert emulation["speed_factor"] == pytest.approx(min(1.0, target / cached), rel=1e-3)
+    assert emulation["host_slower_than_target"] == (cached < target)
 
 
 def test_emulated_gemma_on_galaxy_a25_lands_near_its_target():

@@ -214,6 +214,7 @@ def test_sweep_runs_every_pair_and_writes_a_comparison(tmp_path: Path):
     reports = sorted(out.glob("0*.json"))
     assert [p.name for p in reports] == ["01-smollm2-135m-host.json", "02-gemma3-270m-host.json"]
     assert (out / "comparison.html").is_file() and (out / "comparison.csv").is_file()
+    assert sorted(p.name for p in out.glob("0*.html")) == ["01-smollm2-135m-host.html", "02-gemma3-270m-host.html"]
     first, second = (json.loads(p.read_text()) for p in reports)
     assert first["started_at"] <= second["started_at"]  # one after another, never together
 
@@ -239,3 +240,28 @@ def test_export_csv_of_a_comparison_has_units_in_the_header(runs: list[Path]):
     header = next(csv.reader(export_csv.comparison_csv(reports).splitlines()))
     assert header[:3] == ["metric", "unit", "better"]
     assert next(csv.reader(export_csv.samples_csv(reports[0]).splitlines()))[2] == "footprint_mb"
+
+
+def test_model_metadata_profile_names_and_output_are_escaped_everywhere(runs: list[Path]):
+    """A GGUF's name, a profile's name and generated text are data, in every HTML the project writes."""
+    from profiler import ladder_html
+
+    report = json.loads(runs[0].read_text())
+    report["model"]["name"] = "<script>steal()</script>"
+    report["model"]["file_name"] = '"><img src=x onerror=alert(2)>.gguf'
+    report["profile"]["name"] = "<iframe src=//evil>"
+    report["output_text"] = "</pre><script>alert(3)</script>"
+    ladder = {
+        "source": {"path": report["model"]["file_name"]},
+        "profile": report["profile"],
+        "entries": [{"quant": "<b>Q4</b>", "fits": True}],
+        "best_fitting_quant": "<b>Q4</b>",
+    }
+    for page in (
+        report_html.run_html(report),
+        report_html.comparison_html([report, report]),
+        ladder_html.ladder_html(ladder),
+    ):
+        for tag in ("<script", "<img", "<iframe", "<b>Q4"):
+            assert tag not in page, tag
+    assert "&lt;script&gt;steal()&lt;/script&gt;" in report_html.run_html(report)

@@ -173,7 +173,7 @@ class Sidebar(QWidget):
         if fresh:
             self.model_combo.insertSeparator(self.model_combo.count())
         for item in fresh:
-            self.model_combo.addItem(f"{item.name} ({item.source})", str(item.path))
+            self.model_combo.addItem(f"{item.name} ({item.source}, {item.size_bytes / 2**20:,.0f} MB)", str(item.path))
             self.model_combo.setItemData(self.model_combo.count() - 1, str(item.path), Qt.ItemDataRole.ToolTipRole)
 
     def add_model_path(self, path: str) -> None:

@@ -62,8 +62,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"[{i + 1}/{len(configs)}] {config.model} on {config.profile}…", file=sys.stderr)
             record = session.run()
             history.save(record)
-            write_json(record, out / f"{i + 1:02d}-{_slug(config.model)}-{_slug(config.profile)}.json")
+            stem = out / f"{i + 1:02d}-{_slug(config.model)}-{_slug(config.profile)}"
+            write_json(record, stem.with_suffix(".json"))
             reports.append(record.to_dict())
+            exports.export([reports[-1]], html=stem.with_suffix(".html"))
             if record.status == "stopped":
                 print("stopped; the runs so far are kept", file=sys.stderr)
                 break
