@@ -188,8 +188,8 @@ def test_models_in_the_usual_folders_and_recent_files_are_offered(qtbot, monkeyp
     qtbot.addWidget(win)
     combo = win.sidebar.model_combo
     labels = lambda: [combo.itemText(i) for i in range(combo.count())]  # noqa: E731
-    qtbot.waitUntil(lambda: any("(Hugging Face cache)" in text for text in labels()), timeout=10_000)
-    found = next(text for text in labels() if "(Hugging Face cache)" in text)
+    qtbot.waitUntil(lambda: any("(Hugging Face cache, " in text for text in labels()), timeout=10_000)
+    found = next(text for text in labels() if "(Hugging Face cache, " in text)
     assert "HuggingFaceTB/SmolLM2-135M-GGUF" in found and found.endswith("(Hugging Face cache, 94 MB)")
     mine = tmp_path / "my models" / "copy ü.gguf"
     mine.parent.mkdir()
