@@ -100,6 +100,22 @@ def fmt_delta(row: Row, index: int) -> str:
     return text + (f" ({pct:+.1f} %)" if pct is not None else "")
 
 
+def _check_shape(path: Path, data: dict[str, Any]) -> None:
+    """The parts every export reads: dicts where dicts belong, numbers (or null) in the summary."""
+    for key in ("model", "profile", "summary", "limits", "host", "config"):
+        if not isinstance(data.get(key), dict):
+            raise BadInput(f"{path}: field '{key}' must be an object in a pocketprof report")
+    for key, value in data["summary"].items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise BadInput(f"{path}: field 'summary.{key}' must be a number, got {value!r}")
+    for name, limit in data["limits"].items():
+        if not isinstance(limit, dict) or not {"value", "unit", "mechanism"} <= set(limit):
+            raise BadInput(f"{path}: field 'limits.{name}' needs value, unit and mechanism")
+    for key in ("samples", "tokens"):
+        if not isinstance(data.get(key, []), list) or not all(isinstance(x, dict) for x in data.get(key, [])):
+            raise BadInput(f"{path}: field '{key}' must be a list of objects")
+
+
 def load_reports(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """Report files (or run ids from the history) -> report dicts; one-line BadInput otherwise."""
     from profiler import history
@@ -121,5 +137,6 @@ def load_reports(paths: Sequence[Path]) -> list[dict[str, Any]]:
             raise BadInput(f"{path}: not a pocketprof JSON report (no schema_version and summary)")
         if data["schema_version"] != 1:
             raise BadInput(f"{path}: report schema version {data['schema_version']} is not supported (1 is)")
+        _check_shape(Path(path), data)
         reports.append(data)
     return reports

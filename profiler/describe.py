@@ -73,14 +73,16 @@ def summary_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The summary card: TTFT, prefill and decode speed, p95 latency, peak footprint, energy."""
     s = report.get("summary", {})
     energy = report.get("energy") or {}
+    # without a measured decode speed (a run killed or failed early) the energy is the predictor's
+    guess = " (predicted)" if energy and s.get("decode_tokens_per_s") is None else ""
     items = [
         ("TTFT", _fmt(s.get("ttft_s"), ".2f", " s")),
         ("prefill", _fmt(s.get("prefill_tokens_per_s"), ",.1f", " tok/s")),
         ("decode", _fmt(s.get("decode_tokens_per_s"), ",.1f", " tok/s")),
         ("p95 latency", _fmt(s.get("itl_p95_ms"), ",.1f", " ms")),
         ("peak footprint", _fmt(s.get("peak_footprint_mb"), ",.0f", " MB")),
-        ("J/token", _fmt(energy.get("j_per_token"), ".3f", " J")),
-        ("battery / 1k tokens", _fmt(energy.get("battery_pct_per_1k_tokens"), ".2f", " %")),
+        ("J/token", _fmt(energy.get("j_per_token"), ".3f", " J") + guess),
+        ("battery / 1k tokens", _fmt(energy.get("battery_pct_per_1k_tokens"), ".2f", " %") + guess),
         ("tokens", f"{s.get('prompt_tokens', 0):,} in · {s.get('generated_tokens', 0):,} out"),
     ]
     return items

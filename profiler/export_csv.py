@@ -41,7 +41,7 @@ def _cell(value: Any) -> str:
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; with "\n", a lone "\r" goes unquoted
     writer.writerow(header)
     writer.writerows([_cell(v) for v in row] for row in rows)
     return out.getvalue()

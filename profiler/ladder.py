@@ -90,13 +90,20 @@ class Ladder:
             if self.stopped:
                 break
             self.on_progress("quantizing", quant, 0.0)
-            path, hit = quantize.quantize(
-                source,
-                quant,
-                params=info.parameters,
-                on_progress=lambda f, q=quant: self.on_progress("quantizing", q, f),
-                should_stop=lambda: self.stopped,
-            )
+            try:
+                path, hit = quantize.quantize(
+                    source,
+                    quant,
+                    params=info.parameters,
+                    on_progress=lambda f, q=quant: self.on_progress("quantizing", q, f),
+                    should_stop=lambda: self.stopped,
+                )
+            except InterruptedError:
+                break  # Stop while quantizing: the members done are kept
+            except ProfilerError:
+                if self.stopped:
+                    break
+                raise
             if hit:
                 self.cache_hits.append(quant)
             members[quant] = path
@@ -109,7 +116,7 @@ class Ladder:
             self._write(result)
         if not self.stopped and len(members) == len(c.quants):
             self._quality(result, members)
-            result["complete"] = True
+            result["complete"] = not self.stopped
         result["entries"].sort(key=lambda e: c.quants.index(e["quant"]))
         result["best_fitting_quant"] = best_fitting(result["entries"])
         self._write(result)
@@ -123,7 +130,8 @@ class Ladder:
         same = old.get("schema") == SCHEMA and old.get("source", {}).get("sha256") == source_hash
         if not same or old.get("settings") != self.config.settings():
             return None
-        old["entries"] = [e for e in old.get("entries", []) if e["quant"] in self.config.quants]
+        keep = [e for e in old.get("entries", []) if e["quant"] in self.config.quants and e.get("status") != "error"]
+        old["entries"] = keep
         return dict(old)
 
     def _profile(self, quant: str, path: Path, profile: Any) -> dict[str, Any] | None:
@@ -139,12 +147,18 @@ class Ladder:
             ignore_eos=True,
         )
         self.session = Session(config)
+        if self.stopped:  # Stop came while the session was being built
+            self.session = None
+            return None
         record = self.session.run()
         self.session = None
         if record.status == "stopped" and self.stopped:
             return None
-        history.save(record)
         write_json(record, c.out / "runs" / f"{quant}.json")
+        try:
+            history.save(record)
+        except Exception:  # the report in the ladder's folder is what counts
+            pass
         meta = gguf_meta.read_metadata(path)
         prediction = None if profile.is_host else predict.predict(profile, model=meta, ctx=c.ctx)
         s, energy = record.summary, record.extra.get("energy") or {}
@@ -156,7 +170,7 @@ class Ladder:
             "weights_mb": round(meta.tensor_bytes / 2**20, 2),
             "bits_per_weight": meta.bits_per_weight,
             "status": record.status,
-            "fits": record.status != "killed",
+            "fits": record.status in ("completed", "stopped"),  # a run that failed did not show it fits
             "peak_footprint_mb": s.peak_footprint_mb,
             "decode_tokens_per_s": s.decode_tokens_per_s,
             "prefill_tokens_per_s": s.prefill_tokens_per_s,
@@ -175,8 +189,14 @@ class Ladder:
         hashes = {p: quantize.file_hash(p) for p in members.values()}
         try:
             scores = quality.compare_to_reference(
-                members[reference], list(members.values()), self.config.quality_tokens, hashes=hashes
+                members[reference],
+                list(members.values()),
+                self.config.quality_tokens,
+                hashes=hashes,
+                should_stop=lambda: self.stopped,
             )
+        except InterruptedError:
+            return
         except ProfilerError as exc:
             result["quality_error"] = str(exc)
             return

@@ -17,6 +17,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -82,7 +85,12 @@ def measure(reference: str, models: list[str], n_tokens: int) -> dict[str, dict[
 
 
 def compare_to_reference(
-    reference: Path, models: list[Path], n_tokens: int, *, hashes: dict[Path, str]
+    reference: Path,
+    models: list[Path],
+    n_tokens: int,
+    *,
+    hashes: dict[Path, str],
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[Path, dict[str, float]]:
     """The quality of each model, from the cache or measured in a child process."""
     book = paths.cache_dir() / "quality.json"
@@ -96,22 +104,43 @@ def compare_to_reference(
     tag = f"{hashes[reference][:16]}|{hashlib.sha256(text).hexdigest()[:16]}|{n_tokens}"
     todo = [m for m in models if f"{tag}|{hashes[m][:16]}" not in cache]
     if todo:
-        out = paths.cache_dir() / f"quality-{os.getpid()}.json"
+        fd, name = tempfile.mkstemp(prefix="quality-", suffix=".json", dir=paths.cache_dir())
+        os.close(fd)
+        out = Path(name)
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
         cmd = [sys.executable, "-m", "profiler.quality", str(out), str(n_tokens), str(reference), *map(str, todo)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        if done.returncode != 0 or not out.is_file():
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ProfilerError(f"measuring quality against {reference.name} failed: {tail}")
-        measured = json.loads(out.read_text())
-        out.unlink(missing_ok=True)
+        try:
+            stderr = _run_child(cmd, env, should_stop)
+            measured = json.loads(out.read_text() or "{}")
+            if not all(str(m) in measured for m in todo):
+                tail = (stderr.strip().splitlines() or ["no output"])[-1]
+                raise ProfilerError(f"measuring quality against {reference.name} failed: {tail}")
+        finally:
+            out.unlink(missing_ok=True)
         for model in todo:
             cache[f"{tag}|{hashes[model][:16]}"] = measured[str(model)]
         from profiler.record import write_atomic
 
         write_atomic(book, json.dumps(cache, indent=0))
     return {m: cache[f"{tag}|{hashes[m][:16]}"] for m in models}
+
+
+def _run_child(cmd: list[str], env: dict[str, str], should_stop: Callable[[], bool] | None) -> str:
+    """Run the scorer in its own session (a terminal's Ctrl-C is ours to handle); kill it on stop."""
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
+        try:
+            while child.poll() is None:
+                if should_stop is not None and should_stop():
+                    raise InterruptedError("quality scoring stopped")
+                time.sleep(0.1)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        err.seek(0)
+        return err.read().decode("utf-8", errors="replace")
 
 
 def _main(argv: list[str]) -> int:

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,15 +104,17 @@ def quantize(
     target = cached_path(file_hash(source), quant)
     if target.is_file() and target.stat().st_size > 0:
         return target, True
-    partial = target.with_suffix(".partial")
-    log = target.with_suffix(".log")
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
+    os.close(fd)  # unique: two ladders quantizing the same file never write one partial
+    partial = Path(name)
+    log = partial.with_suffix(".log")
     expected = max(1.0, params * bits / 8)
     threads = threads or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     cmd = [sys.executable, "-m", "profiler.quantize", str(source), str(partial), str(ftype), str(threads)]
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     with open(log, "wb") as out:
-        child = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+        child = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
     try:
         while child.poll() is None:
             if should_stop is not None and should_stop():
@@ -121,7 +124,7 @@ def quantize(
             if on_progress is not None and partial.exists():
                 on_progress(min(0.99, partial.stat().st_size / expected))
             time.sleep(0.1)
-        if child.returncode != 0 or not partial.is_file():
+        if child.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
             raise ProfilerError(
                 f"llama.cpp could not quantize {source.name} to {quant}: {' '.join(tail) or child.returncode}"
@@ -132,6 +135,7 @@ def quantize(
             child.kill()
             child.wait()
         partial.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
     if on_progress is not None:
         on_progress(1.0)
     return target, False

@@ -128,6 +128,7 @@ class Session:
     # -- the run -------------------------------------------------------------------
     def run(self) -> RunRecord:
         record = self.record
+        record.started_at = datetime.now(UTC).isoformat(timespec="seconds")  # built early (a sweep), run later
         self._emulate()
         t0 = time.monotonic()
         enforcement = limits.prepare(self.plan)

@@ -47,6 +47,8 @@ def test_outcome_and_summary_items():
     assert items["decode"] == "40.0 tok/s"
     assert items["J/token"] == "0.123 J"
     assert items["prefill"] == "—"
+    early = dict(report, summary={"generated_tokens": 0}, status="killed")
+    assert dict(describe.summary_items(early))["J/token"] == "0.123 J (predicted)"
     assert describe.outcome({"status": "error", "error": "boom"}) == "Failed: boom"
     kill = {"reason": "memory_budget", "at_s": 0.3, "footprint_mb": 175.2, "limit_mb": 150, "tokens_before_kill": 0}
     killed = {"status": "killed", "kill": kill, "loaded_at_s": None}

@@ -79,3 +79,19 @@ def test_the_ladder_view_runs_and_shows_the_table_and_chart(qtbot, window, tmp_p
     assert len(view.chart.getPlotItem().listDataItems()) == 2
     assert "Best quantization that fits: F16" in view.state.text()
     qtbot.waitUntil(lambda: view.thread_ is None)
+
+
+def test_runs_never_overlap_across_windows(qtbot, window):
+    from ui import runner
+    from ui.main_window import ELSEWHERE
+
+    view = window.open_compare()
+    qtbot.addWidget(view)
+    assert runner.claim(view)  # as the Compare window does for its whole series
+    try:
+        assert window.start_run() is False
+        assert window.banner.text() == ELSEWHERE
+        assert not window.controller.running
+    finally:
+        runner.release(view)
+    assert runner.holder() is None

@@ -149,3 +149,31 @@ def test_the_ladder_report_renders_in_chromium(result: dict, tmp_path: Path):
     assert "Best quantization that fits: <b>F16</b>" in dom
     assert "Requantized from an already quantized file (Q4_1)" in dom
     assert 'data-axis="x"' in dom  # the budget as a vertical line
+
+
+def test_stop_while_quantizing_keeps_the_members_done_and_leaves_no_partial_file(tmp_path: Path):
+    from profiler import paths
+
+    ladder = Ladder(config(tmp_path, quants=("F16", "Q5_K_M")))
+
+    def stop_at_q5(stage: str, quant: str, fraction: float) -> None:
+        if (stage, quant) == ("quantizing", "Q5_K_M"):
+            ladder.stop()
+
+    ladder.on_progress = stop_at_q5
+    result = ladder.run()
+    assert [e["quant"] for e in result["entries"]] == ["F16"] and result["complete"] is False
+    assert json.loads((tmp_path / "ladder.json").read_text())["entries"][0]["quant"] == "F16"
+    assert not list((paths.cache_dir() / "quants").glob("*.partial"))
+
+
+def test_best_fitting_skips_members_that_did_not_fit():
+    from profiler.ladder import best_fitting
+
+    entries = [
+        {"quant": "F16", "fits": False, "kl_divergence": 0.0, "file_size_mb": 258, "weights_mb": 257},
+        {"quant": "Q8_0", "fits": True, "kl_divergence": 0.02, "file_size_mb": 138, "weights_mb": 137},
+        {"quant": "Q2_K", "fits": True, "kl_divergence": 2.0, "file_size_mb": 84, "weights_mb": 83},
+    ]
+    assert best_fitting(entries) == "Q8_0"
+    assert best_fitting([dict(e, fits=False) for e in entries]) is None

@@ -265,3 +265,71 @@ def test_model_metadata_profile_names_and_output_are_escaped_everywhere(runs: li
         for tag in ("<script", "<img", "<iframe", "<b>Q4"):
             assert tag not in page, tag
     assert "&lt;script&gt;steal()&lt;/script&gt;" in report_html.run_html(report)
+
+
+def test_a_lone_carriage_return_in_a_token_round_trips_through_csv(tmp_path: Path):
+    report = {
+        "tokens": [
+            {"index": 0, "t": 1.5, "latency_ms": 2.0, "id": 5, "text": "a\rb"},
+            {"index": 1, "t": 1.6, "latency_ms": 3.0, "id": 6, "text": "c\nd"},
+        ]
+    }
+    path = tmp_path / "tokens.csv"
+    path.write_text(export_csv.tokens_csv(report), encoding="utf-8", newline="")
+    assert [row["text"] for row in rows_of(path)] == ["a\rb", "c\nd"]
+
+
+def test_malformed_report_fields_are_one_line_exit_2(runs: list[Path], tmp_path: Path):
+    good = json.loads(runs[0].read_text())
+    cases = {
+        "model": (dict(good, model="x"), "field 'model' must be an object"),
+        "summary": (
+            dict(good, summary=dict(good["summary"], ttft_s="fast")),
+            "field 'summary.ttft_s' must be a number",
+        ),
+        "limits": (dict(good, limits={"dram": {"value": 1}}), "field 'limits.dram' needs value, unit and mechanism"),
+    }
+    for name, (data, needle) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data))
+        result = run_cli("compare", str(runs[0]), str(path))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == f"error: {path}: {needle}" or needle in result.stderr.strip()
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_during_a_sweep_cool_down_stops_before_the_next_run(tmp_path: Path):
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "sweep"
+    args = [
+        "sweep",
+        "--models",
+        "smollm2-135m,gemma3-270m",
+        "--profiles",
+        "host",
+        "--max-tokens",
+        "4",
+        "--cool-down",
+        "20",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profiler.cli", *args],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "01-smollm2-135m-host.html").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # now in the 20 s cool-down
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "stopped; the runs so far are kept" in err
+    assert sorted(p.name for p in out.glob("0*.json")) == ["01-smollm2-135m-host.json"]

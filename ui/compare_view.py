@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from profiler.config import RunConfig
 from profiler.errors import ProfilerError
 from profiler.svgchart import PALETTE
 from ui.output import OutputView
-from ui.runner import RunController
+from ui.runner import RunController, claim, release
 
 
 def _checklist(items: list[tuple[str, str]], checked: set[str]) -> QListWidget:
@@ -144,7 +145,7 @@ class CompareWindow(QWidget):
         self.setWindowTitle("pocketprof — compare")
         self.resize(1500, 950)
         self.settings = settings
-        self.controller = RunController(self)
+        self.controller = RunController(self, owner=self)
         self.reports: list[dict[str, Any]] = []
         self.queue: list[RunConfig] = []
         self.columns: list[OutputView] = []
@@ -214,6 +215,9 @@ class CompareWindow(QWidget):
         if len(pairs) + len(self.reports) < 2:
             self.state.setText("Pick at least two models, or one model and two phones.")
             return False
+        if not claim(self):
+            self.state.setText("Another window is running a model: runs never overlap, so wait or stop it there.")
+            return False
         self.queue = [replace(base, model=m, profile=p) for m, p in pairs]
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -222,6 +226,7 @@ class CompareWindow(QWidget):
 
     def _next(self) -> None:
         if not self.queue:
+            release(self)
             self.run_button.setEnabled(True)
             self.stop_button.setEnabled(False)
             self.state.setText(f"Done: {len(self.reports)} runs compared.")
@@ -240,7 +245,7 @@ class CompareWindow(QWidget):
     def _add_column(self, title: str, prompt: str) -> OutputView:
         index = len(self.columns)
         box = QVBoxLayout()
-        head = QLabel(f"<span style='color:{PALETTE[index % len(PALETTE)]}'>■</span> {title}")
+        head = QLabel(f"<span style='color:{PALETTE[index % len(PALETTE)]}'>■</span> {escape(title)}")
         head.setTextFormat(Qt.TextFormat.RichText)
         view = OutputView()
         view.reset(prompt)
@@ -265,9 +270,11 @@ class CompareWindow(QWidget):
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self.state.setText(f"Could not start: {message}")
         self.queue = []
-        self._next()
+        release(self)
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.state.setText(f"Could not start: {message}")
 
     def _add_report(self, report: dict[str, Any]) -> None:
         self.reports.append(report)
@@ -343,4 +350,7 @@ class CompareWindow(QWidget):
     def closeEvent(self, event: Any) -> None:
         self.queue = []
         self.controller.shutdown()
+        release(self)
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
         super().closeEvent(event)

@@ -32,7 +32,7 @@ from profiler.ladder import Ladder, LadderConfig
 from profiler.ladder_html import COLUMNS, _cell
 from profiler.quantize import QUANTS
 from profiler.svgchart import PALETTE
-from ui.runner import LIVE_THREADS
+from ui.runner import LIVE_THREADS, claim, release
 
 DEFAULT = ("F16", "Q8_0", "Q4_K_M", "Q2_K")
 
@@ -115,8 +115,12 @@ class LadderWindow(QWidget):
     def start(self, out: Path | None = None, *, max_tokens: int = 32, quality_tokens: int = 512) -> bool:
         if self.thread_ is not None:
             return False
+        if not claim(self):
+            self.state.setText("Another window is running a model: runs never overlap, so wait or stop it there.")
+            return False
         quants = sorted(self.checked(), key=lambda n: -QUANTS[n][1])
         if len(quants) < 2:
+            release(self)
             self.state.setText("Pick at least two quantizations.")
             return False
         folder = out or paths.home() / "ladders" / f"{Path(self.model).stem}-{self.profile}"
@@ -171,6 +175,7 @@ class LadderWindow(QWidget):
             self.thread_.wait()
             self.thread_.deleteLater()
         self.thread_ = None
+        release(self)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
 
@@ -225,6 +230,8 @@ class LadderWindow(QWidget):
 
     def closeEvent(self, event: Any) -> None:
         if self.thread_ is not None:
-            self.thread_.ladder.stop()
-            self.thread_.wait(30_000)
+            self.thread_.ladder.stop()  # kills a quantizer or scorer child at once, a run within seconds
+            self.thread_.wait()
+            self.thread_ = None
+        release(self)
         super().closeEvent(event)

@@ -34,12 +34,13 @@ from ui.compare_view import CompareWindow
 from ui.history_panel import HistoryPanel
 from ui.ladder_view import LadderWindow
 from ui.output import OutputView
-from ui.runner import RunController, RunInfo
+from ui.runner import RunController, RunInfo, holder
 from ui.sidebar import Sidebar
 from ui.summary import Banner, SummaryCard
 
 TITLE = "pocketprof"
 REFUSED = "A run is already going: stop it (Esc) before starting another."
+ELSEWHERE = "The Compare or Ladder window is running a model: runs never overlap, so wait or stop it there."
 
 
 def settings_store() -> QSettings:
@@ -187,6 +188,10 @@ class MainWindow(QMainWindow):
         if self.controller.running:
             self.banner.say("info", REFUSED)
             self.statusBar().showMessage(REFUSED, 5000)
+            return False
+        if holder() not in (None, self.controller):
+            self.banner.say("info", ELSEWHERE)
+            self.statusBar().showMessage(ELSEWHERE, 5000)
             return False
         config = self.sidebar.config(self.prompt.toPlainText())
         self.sidebar.save()

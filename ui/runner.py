@@ -24,6 +24,24 @@ from profiler.session import Event, Session
 
 DRAIN_MS = 50
 LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()  # tests check none is left running
+_OWNER: list[object] = []  # the one window whose model is running: runs never overlap (timings)
+
+
+def claim(owner: object) -> bool:
+    """Take the right to run a model; False while another window holds it."""
+    if _OWNER and _OWNER[0] is not owner:
+        return False
+    _OWNER[:] = [owner]
+    return True
+
+
+def release(owner: object) -> None:
+    if _OWNER and _OWNER[0] is owner:
+        _OWNER.clear()
+
+
+def holder() -> object | None:
+    return _OWNER[0] if _OWNER else None
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class _RunThread(QThread):
         self.events = events
         self.session: Session | None = None
         self._abort = False
+        self._stop_asked = False
 
     def run(self) -> None:
         try:
@@ -67,6 +86,8 @@ class _RunThread(QThread):
         self.session = session
         if self._abort:
             return
+        if self._stop_asked:
+            session.stop()  # Stop was pressed while the model was being looked up
         try:
             rate = energy_rate(session.profile, model=session.model, ctx=self.config.ctx)
         except ProfilerError:
@@ -88,7 +109,11 @@ class _RunThread(QThread):
                 target_tps=target,
             )
         )
-        record = session.run()
+        try:
+            record = session.run()
+        except Exception as exc:  # the engine keeps its own errors in the record; this is a surprise
+            self.sig_failed.emit(f"the run failed: {type(exc).__name__}: {exc}")
+            return
         try:
             history.save(record)
         except Exception as exc:  # the run is still shown; say why it is not in the history
@@ -97,6 +122,7 @@ class _RunThread(QThread):
 
     def stop(self, *, now: bool = False) -> None:
         self._abort = self._abort or now
+        self._stop_asked = True
         session = self.session
         if session is not None:
             session.abort() if now else session.stop()
@@ -113,8 +139,9 @@ class RunController(QObject):
     sig_finished = Signal(object)  # RunRecord
     sig_failed = Signal(str)  # the run could not start: bad model, profile or option
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, owner: object | None = None) -> None:
         super().__init__(parent)
+        self.owner = owner if owner is not None else self
         self._events: deque[Event] = deque()
         self._thread: _RunThread | None = None
         self._record: RunRecord | None = None
@@ -128,7 +155,7 @@ class RunController(QObject):
 
     def start(self, config: RunConfig) -> bool:
         """Start a run; False (and nothing started) if one is already going."""
-        if self._thread is not None:
+        if self._thread is not None or not claim(self.owner):
             return False
         self._events.clear()
         self._record = None
@@ -157,6 +184,8 @@ class RunController(QObject):
             thread.wait(2000)
         self._timer.stop()
         self._thread = None
+        if self.owner is self:
+            release(self)
 
     @Slot()
     def drain(self) -> None:
@@ -191,6 +220,8 @@ class RunController(QObject):
         thread.wait()
         self._thread = None
         self._timer.stop()
+        if self.owner is self:  # a window that claimed for a series of runs releases it itself
+            release(self)
         self.drain()
         thread.deleteLater()
         if self._record is not None:

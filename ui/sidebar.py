@@ -7,6 +7,7 @@ The fit badge comes from the predictor before anything runs. Models found on dis
 from __future__ import annotations
 
 import threading
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ class Sidebar(QWidget):
         try:
             self.model_info = gguf_meta.read_metadata(models.resolve(choice))
         except ProfilerError as exc:
-            self.model_label.setText(f"<span style='color:#a11b1b'>{exc}</span>")
+            self.model_label.setText(f"<span style='color:#a11b1b'>{escape(str(exc))}</span>")
             self.update_fit()
             self.sig_model_error.emit(str(exc))
             return
@@ -248,7 +249,7 @@ class Sidebar(QWidget):
     def _badge(self, word: str, detail: str, fg: str, bg: str) -> None:
         self.fit_badge.setProperty("verdict", word or None)
         head = f"<b style='color:{fg}'>{word.upper()}</b> · " if word else ""
-        self.fit_badge.setText(f"{head}<span style='color:#444'>{detail}</span>")
+        self.fit_badge.setText(f"{head}<span style='color:#444'>{escape(detail)}</span>")
         self.fit_badge.setStyleSheet(f"QLabel {{ background:{bg}; padding:5px; border-radius:4px; }}")
 
     # -- settings in and out --------------------------------------------------------

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from profiler.errors import BadInput
+from profiler.errors import BadInput, ProfilerError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except ProfilerError as exc:  # a failure that is not the input's fault: still one line
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
     except BrokenPipeError:
         return 0
 

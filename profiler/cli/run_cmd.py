@@ -112,6 +112,7 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
     if args.json is not None:
         try:
             write_json(record, args.json)
+            print(f"\n  report written to {args.json}")
         except OSError as exc:  # the old report, if any, is untouched (atomic write)
             sys.stderr.write(f"error: cannot write the report: {write_problem(args.json, exc)}\n")
             code = 1
@@ -140,6 +141,4 @@ def main(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     print("\n")
     print(summary_text(record.to_dict()))
-    if args.json is not None:
-        print(f"\n  report written to {args.json}")
     return finish(record, args)

@@ -6,15 +6,15 @@ import argparse
 import re
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
-from profiler import exports, history
+from profiler import exports, history, paths
 from profiler.cli.compare_cmd import table_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
-from profiler.record import write_json
+from profiler.record import write_json, write_problem
 from profiler.session import Session
 
 COOL_DOWN_S = 2.0  # between runs, so one run's heat and page cache do not spill into the next timing
@@ -50,30 +50,53 @@ def main(args: argparse.Namespace) -> int:
     ]
     sessions = [Session(c) for c in configs]
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write there: {write_problem(out, exc)}") from None
     current: list[Session] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: current and current[0].stop())
+    stopped = threading.Event()
+
+    def interrupt(*_: Any) -> None:
+        stopped.set()  # also during a cool-down, between runs
+        if current:
+            current[0].stop()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     reports = []
     try:
         for i, (config, session) in enumerate(zip(configs, sessions, strict=True)):
-            if i:
-                time.sleep(args.cool_down)
+            if i and stopped.wait(args.cool_down):
+                break
+            if stopped.is_set():
+                break
             current[:] = [session]
             print(f"[{i + 1}/{len(configs)}] {config.model} on {config.profile}…", file=sys.stderr)
             record = session.run()
-            history.save(record)
             stem = out / f"{i + 1:02d}-{_slug(config.model)}-{_slug(config.profile)}"
-            write_json(record, stem.with_suffix(".json"))
             reports.append(record.to_dict())
-            exports.export([reports[-1]], html=stem.with_suffix(".html"))
-            if record.status == "stopped":
-                print("stopped; the runs so far are kept", file=sys.stderr)
+            try:
+                write_json(record, stem.with_suffix(".json"))
+                exports.export([reports[-1]], html=stem.with_suffix(".html"))
+            except OSError as exc:
+                raise BadInput(f"cannot write the report: {write_problem(stem.with_suffix('.json'), exc)}") from None
+            try:
+                history.save(record)
+            except Exception as exc:  # the reports in --out are what counts
+                print(
+                    f"warning: run not stored in the history: {write_problem(paths.history_db(), exc)}", file=sys.stderr
+                )
+            if record.status == "stopped" or stopped.is_set():
                 break
     finally:
         signal.signal(signal.SIGINT, previous)
+    if stopped.is_set():
+        print("stopped; the runs so far are kept", file=sys.stderr)
     if len(reports) > 1:
         print(table_text(reports))
         written = exports.export(reports, html=out / "comparison.html", csv=out / "comparison.csv")
         for path in written:
             print(f"  wrote {path}")
+    if stopped.is_set():
+        return 130
     return 0 if all(r["status"] in ("completed", "killed") for r in reports) else 1
