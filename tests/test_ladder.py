@@ -177,3 +177,12 @@ def test_best_fitting_skips_members_that_did_not_fit():
     ]
     assert best_fitting(entries) == "Q8_0"
     assert best_fitting([dict(e, fits=False) for e in entries]) is None
+
+
+def test_an_unwritable_out_folder_is_one_line_before_any_quantizing(tmp_path: Path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    done = run_cli("ladder", "--quants", "F16,Q8_0", "--out", str(blocker / "ladder"))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"error: --out: cannot write there: {blocker}/ladder: ")
+    assert "quantizing" not in done.stderr

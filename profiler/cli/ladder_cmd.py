@@ -11,11 +11,12 @@ from typing import Any
 
 from profiler import ladder_html
 from profiler.config import RunConfig
+from profiler.errors import BadInput
 from profiler.ladder import Ladder, LadderConfig
 from profiler.models import DEFAULT_MODEL
 from profiler.profiles import DEFAULT_PROFILE
 from profiler.quantize import parse_quants
-from profiler.record import write_atomic
+from profiler.record import write_atomic, write_problem
 
 DEFAULT_QUANTS = "F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K"
 
@@ -70,18 +71,27 @@ def main(args: argparse.Namespace) -> int:
         ctx=args.ctx,
         quality_tokens=args.quality_tokens,
     )
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)  # before any quantizing: fail at once, in one line
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write there: {write_problem(args.out, exc)}") from None
     ladder = Ladder(config, on_progress=_bar)
     previous = signal.signal(signal.SIGINT, lambda *_: ladder.stop())
+    target = args.out / "ladder.json"
     try:
         result = ladder.run()
+        html = ladder_html.ladder_html(result)
+        for target, text in (
+            (args.out / "ladder.html", html),
+            (args.html, html),
+            (args.json, json.dumps(result, indent=1) + "\n"),
+        ):
+            if target is not None:
+                write_atomic(target, text)
+    except OSError as exc:  # the folder or a report cannot be written: one line, naming it
+        raise BadInput(f"cannot write: {write_problem(Path(getattr(exc, 'filename', None) or target), exc)}") from None
     finally:
         signal.signal(signal.SIGINT, previous)
-    html = ladder_html.ladder_html(result)
-    write_atomic(args.out / "ladder.html", html)
-    if args.html is not None:
-        write_atomic(args.html, html)
-    if args.json is not None:
-        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
     if result.get("requantized"):
         print(f"note: requantized from {result['source']['quantization']} (not an F16/F32 original)", file=sys.stderr)
     print(table(result))
