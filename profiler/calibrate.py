@@ -13,13 +13,11 @@ the same threads and context), cached per model file, threads, context and host.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from pathlib import Path
 
 from profiler import hostinfo, paths
 from profiler.config import RunConfig
-from profiler.record import RunRecord, write_atomic
+from profiler.record import RunRecord
 
 CALIBRATION_TOKENS = 96
 
@@ -31,16 +29,11 @@ def _key(model_path: Path, threads: int, ctx: int) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-def _cache_file() -> Path:
-    return paths.cache_dir() / "host_decode_speed.json"
+CACHE = "host_decode_speed.json"
 
 
 def _load() -> dict[str, float]:
-    try:
-        data = json.loads(_cache_file().read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
+    return {k: float(v) for k, v in paths.load_cache(CACHE).items() if isinstance(v, (int, float))}
 
 
 def cached(model_path: Path, threads: int, ctx: int) -> float | None:
@@ -50,7 +43,7 @@ def cached(model_path: Path, threads: int, ctx: int) -> float | None:
 def store(model_path: Path, threads: int, ctx: int, tokens_per_s: float) -> None:
     data = _load()
     data[_key(model_path, threads, ctx)] = tokens_per_s
-    write_atomic(_cache_file(), json.dumps(data, indent=1))
+    paths.save_cache(CACHE, dict(data))
 
 
 def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
@@ -81,7 +74,4 @@ def record_result(model_path: Path, threads: int, ctx: int, record: RunRecord) -
 
 def clear() -> None:
     """Forget every cached figure (after a hardware or driver change)."""
-    try:
-        os.unlink(_cache_file())
-    except FileNotFoundError:
-        pass
+    (paths.cache_dir() / CACHE).unlink(missing_ok=True)

@@ -74,6 +74,11 @@ def export(
     return written
 
 
+def option_for(path: Path) -> str:
+    """The ``export`` keyword a file name asks for: .pdf, .csv, .json (llama-bench), else HTML."""
+    return {".pdf": "pdf", ".csv": "csv", ".json": "llama_bench_json"}.get(Path(path).suffix.lower(), "html")
+
+
 def add_arguments(parser: Any, *, csv_help: str = "a folder for the samples and tokens CSV files") -> None:
     parser.add_argument("--html", type=Path, help="a self-contained HTML report")
     parser.add_argument("--pdf", type=Path, help="the same report as a PDF")

@@ -97,3 +97,14 @@ def load(run_id: str, path: Path | None = None) -> dict[str, Any]:
             row = matches[0]
     report: dict[str, Any] = json.loads(row[0])
     return report
+
+
+def keep(record: RunRecord, path: Path | None = None) -> str | None:
+    """Store a run; on failure say why in one line instead of raising (what was measured is elsewhere too)."""
+    try:
+        save(record, path)
+    except Exception as exc:  # sqlite3 errors, a full disk, a folder in the way
+        from profiler.record import write_problem
+
+        return f"run not stored in the history: {write_problem(path or paths.history_db(), exc)}"
+    return None

@@ -94,6 +94,7 @@ class Ladder:
                 path, hit = quantize.quantize(
                     source,
                     quant,
+                    source_hash=source_hash,
                     params=info.parameters,
                     on_progress=lambda f, q=quant: self.on_progress("quantizing", q, f),
                     should_stop=lambda: self.stopped,
@@ -155,10 +156,7 @@ class Ladder:
         if record.status == "stopped" and self.stopped:
             return None
         write_json(record, c.out / "runs" / f"{quant}.json")
-        try:
-            history.save(record)
-        except Exception:  # the report in the ladder's folder is what counts
-            pass
+        history.keep(record)  # the report in the ladder's folder is what counts; no history is no loss
         meta = gguf_meta.read_metadata(path)
         prediction = None if profile.is_host else predict.predict(profile, model=meta, ctx=c.ctx)
         s, energy = record.summary, record.extra.get("energy") or {}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from profiler import svgchart
-from profiler.report_html import _page
+from profiler.report_html import page
 
 COLUMNS = (
     ("quant", "quant", ""),
@@ -24,13 +25,19 @@ COLUMNS = (
 )
 
 
-def _cell(entry: Mapping[str, Any], key: str, fmt: str) -> str:
+def cell_text(entry: Mapping[str, Any], key: str, fmt: str) -> str:
+    """One table cell as plain text (the app's table and this report share it)."""
     value = entry.get(key)
     if key == "fits":
-        return "fits" if value else "<b style='color:#a11b1b'>killed</b>"
+        return "fits" if value else "killed"
     if value is None:
         return "—"
-    return escape(f"{value:{fmt}}" if fmt else str(value))
+    return f"{value:{fmt}}" if fmt else str(value)
+
+
+def _cell(entry: Mapping[str, Any], key: str, fmt: str) -> str:
+    text = escape(cell_text(entry, key, fmt))
+    return "<b style='color:#a11b1b'>killed</b>" if text == "killed" and key == "fits" else text
 
 
 def chart(result: Mapping[str, Any]) -> str:
@@ -50,7 +57,7 @@ def chart(result: Mapping[str, Any]) -> str:
     return svgchart.chart(
         "Quality loss against memory (lower left is better; right of the budget line is killed)",
         x_label="peak footprint (MB)",
-        y_label="KL divergence vs the reference",
+        y_label="KL divergence",
         series=series,
         lines=lines,
     )
@@ -79,7 +86,7 @@ def ladder_html(result: Mapping[str, Any]) -> str:
         notes.append(escape(result["quality_error"]))
     quality = result.get("quality", {})
     body = [
-        f"<h1>Quantization ladder: {escape(file_name(source.get('path', '?')))} "
+        f"<h1>Quantization ladder: {escape(Path(source.get('path', '?')).name)} "
         f"on {escape(profile.get('name', '?'))}</h1>",
         f"<div class='outcome completed'>Best quantization that fits: <b>{escape(best or 'none')}</b></div>"
         if best
@@ -92,8 +99,4 @@ def ladder_html(result: Mapping[str, Any]) -> str:
         f"scored against {escape(str(quality.get('reference', '?')))}. "
         "Runs: weights read into memory (no mmap), so the footprint counts them as the phone's budget does.</p>",
     ]
-    return _page(f"pocketprof ladder · {profile.get('name', '?')}", "\n".join(body))
-
-
-def file_name(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
+    return page(f"pocketprof ladder · {profile.get('name', '?')}", "\n".join(body))

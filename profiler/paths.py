@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -37,3 +39,26 @@ def cache_dir() -> Path:
     path = Path(override) if override else home() / "cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def load_cache(name: str) -> dict[str, Any]:
+    """A JSON object kept in the cache folder; empty when missing or unreadable (a cache may be lost)."""
+    try:
+        data = json.loads((cache_dir() / name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_cache(name: str, data: dict[str, Any]) -> None:
+    from profiler.record import write_atomic
+
+    write_atomic(cache_dir() / name, json.dumps(data, indent=1))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment, with pocketprof's own folder first on PYTHONPATH, for ``python -m profiler.…`` children."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    return env

@@ -13,6 +13,7 @@ llama-cpp-python's logits for every position; results are cached by the files' c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -93,25 +94,17 @@ def compare_to_reference(
     should_stop: Callable[[], bool] | None = None,
 ) -> dict[Path, dict[str, float]]:
     """The quality of each model, from the cache or measured in a child process."""
-    book = paths.cache_dir() / "quality.json"
-    try:
-        cache = json.loads(book.read_text())
-    except (OSError, ValueError):
-        cache = {}
+    cache = paths.load_cache("quality.json")
     text = text_path().read_bytes()
-    import hashlib
-
     tag = f"{hashes[reference][:16]}|{hashlib.sha256(text).hexdigest()[:16]}|{n_tokens}"
     todo = [m for m in models if f"{tag}|{hashes[m][:16]}" not in cache]
     if todo:
         fd, name = tempfile.mkstemp(prefix="quality-", suffix=".json", dir=paths.cache_dir())
         os.close(fd)
         out = Path(name)
-        root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
         cmd = [sys.executable, "-m", "profiler.quality", str(out), str(n_tokens), str(reference), *map(str, todo)]
         try:
-            stderr = _run_child(cmd, env, should_stop)
+            stderr = _run_child(cmd, paths.child_env(), should_stop)
             measured = json.loads(out.read_text() or "{}")
             if not all(str(m) in measured for m in todo):
                 tail = (stderr.strip().splitlines() or ["no output"])[-1]
@@ -120,9 +113,7 @@ def compare_to_reference(
             out.unlink(missing_ok=True)
         for model in todo:
             cache[f"{tag}|{hashes[model][:16]}"] = measured[str(model)]
-        from profiler.record import write_atomic
-
-        write_atomic(book, json.dumps(cache, indent=0))
+        paths.save_cache("quality.json", cache)
     return {m: cache[f"{tag}|{hashes[m][:16]}"] for m in models}
 
 

@@ -12,7 +12,6 @@ Run as ``python -m profiler.quantize SOURCE OUT FTYPE THREADS`` to quantize once
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -66,11 +65,7 @@ def file_hash(path: Path) -> str:
     path = Path(path).resolve()
     info = path.stat()
     key = f"{path}|{info.st_size}|{info.st_mtime_ns}"
-    book = paths.cache_dir() / "hashes.json"
-    try:
-        known = json.loads(book.read_text())
-    except (OSError, ValueError):
-        known = {}
+    known = paths.load_cache("hashes.json")
     if key in known:
         return str(known[key])
     digest = hashlib.sha256()
@@ -78,9 +73,7 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     known[key] = digest.hexdigest()
-    from profiler.record import write_atomic
-
-    write_atomic(book, json.dumps(known, indent=0))
+    paths.save_cache("hashes.json", known)
     return digest.hexdigest()
 
 
@@ -94,6 +87,7 @@ def quantize(
     source: Path,
     quant: str,
     *,
+    source_hash: str,
     params: float,
     threads: int | None = None,
     on_progress: Progress | None = None,
@@ -101,7 +95,7 @@ def quantize(
 ) -> tuple[Path, bool]:
     """(the quantized file, whether it came from the cache). Raises ProfilerError if llama.cpp fails."""
     ftype, bits = QUANTS[quant]
-    target = cached_path(file_hash(source), quant)
+    target = cached_path(source_hash, quant)
     if target.is_file() and target.stat().st_size > 0:
         return target, True
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
@@ -111,10 +105,8 @@ def quantize(
     expected = max(1.0, params * bits / 8)
     threads = threads or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     cmd = [sys.executable, "-m", "profiler.quantize", str(source), str(partial), str(ftype), str(threads)]
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     with open(log, "wb") as out:
-        child = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
+        child = subprocess.Popen(cmd, stdout=out, stderr=out, env=paths.child_env(), start_new_session=True)
     try:
         while child.poll() is None:
             if should_stop is not None and should_stop():

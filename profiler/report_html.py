@@ -39,7 +39,8 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
+    """A whole document: the head (charset, CSP, style) around ``body``, which must be escaped already."""
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
@@ -155,7 +156,7 @@ def run_html(report: Mapping[str, Any], *, embed: Embed | None = None) -> str:
         _rows([(k, v) for k, v in host.items()]),
         f"<p class='muted'>pocketprof report, schema version {_e(report.get('schema_version'))}.</p>",
     ]
-    return _page(title, "\n".join(body))
+    return page(title, "\n".join(body))
 
 
 def _delta_table(reports: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:
@@ -202,4 +203,4 @@ def comparison_html(reports: Sequence[Mapping[str, Any]], *, embed: Embed | None
         "<h2>Outputs</h2>",
         outputs,
     ]
-    return _page(f"pocketprof · comparison of {len(reports)} runs", "\n".join(body))
+    return page(f"pocketprof · comparison of {len(reports)} runs", "\n".join(body))

@@ -181,21 +181,29 @@ class Session:
             self._emit("finished", record)
         return record
 
+    def phone_target_tps(self) -> float | None:
+        """The decode speed this run emulates: the phone's predicted one; None for the host or a set factor."""
+        from profiler import predict
+
+        if self.config.speed_factor is not None or self.profile.is_host:
+            return None
+        try:
+            return predict.predict(self.profile, model=self.model, ctx=self.config.ctx).speed.decode_tokens_per_s
+        except ProfilerError:
+            return None
+
     def _emulate(self) -> None:
         """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one.
 
         The governor then aims at the matching decode rate: F × host speed, or the phone's.
         """
-        from profiler import predict
-
         config, profile, plan = self.config, self.profile, self.plan
         if config.speed_factor is not None or profile.is_host:
             host = self._host_tps() if plan.speed_factor < 1.0 else None
             self.governor.target_tps = plan.speed_factor * host if host else None
             return
-        try:
-            target = predict.predict(profile, model=self.model, ctx=config.ctx).speed.decode_tokens_per_s
-        except ProfilerError:
+        target = self.phone_target_tps()
+        if target is None:
             return
         host = self._host_tps()
         emulation: dict[str, Any] = {
@@ -258,10 +266,7 @@ class Session:
         return self.profile.speed_fraction_at(seconds) if self.plan.follows_curve else 1.0
 
     def _spawn(self, listener: Listener, key: bytes, log: Any, prefix: list[str]) -> Popen[bytes]:
-        root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["POCKETPROF_AUTHKEY"] = key.hex()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        env = paths.child_env(POCKETPROF_AUTHKEY=key.hex())
         cmd = [*prefix, sys.executable, "-m", "profiler.worker", str(listener.address)]
         return Popen(cmd, stdin=None, stdout=log, stderr=log, env=env, start_new_session=True)
 

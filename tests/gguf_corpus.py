@@ -55,3 +55,33 @@ def unknown_architecture(dest: Path, architecture: str = "martian") -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return dest
+
+
+def written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def fifo(path: Path) -> Path:
+    import os
+
+    os.mkfifo(path)
+    return path
+
+
+# Every bad model path a user can hand us, built in folder d from a good model s, with the
+# words its one-line error must contain. The reader, the CLI and the app test the same list.
+BROKEN = {
+    "missing": (lambda d, s: d / "missing.gguf", "model file not found"),
+    "directory": (lambda d, s: d, "is a directory"),
+    "empty": (lambda d, s: written(d / "empty.gguf", b""), "empty file"),
+    "text": (lambda d, s: text_named_gguf(d / "readme.gguf"), "not a GGUF file"),
+    "magic": (lambda d, s: wrong_magic(s, d / "ggml.gguf"), "not a GGUF file"),
+    "truncated": (lambda d, s: truncated(s, d / "half.gguf"), "truncated GGUF"),
+    "header-only": (lambda d, s: truncated(s, d / "head.gguf", 0.001), "truncated"),
+    "tensors": (lambda d, s: absurd_counts(d / "t.gguf", "tensors"), "claims 1152921504606846976 tensors"),
+    "kv": (lambda d, s: absurd_counts(d / "k.gguf", "kv"), "1152921504606846976 metadata entries"),
+    "string": (lambda d, s: long_string(d / "s.gguf"), "more than the file holds"),
+    "version": (lambda d, s: written(d / "v9.gguf", header(version=9)), "version 9"),
+    "fifo": (lambda d, s: fifo(d / "pipe.gguf"), "not a regular file"),
+}

@@ -39,15 +39,13 @@ def test_bad_options_exit_2_with_one_line(args: list[str], needles: list[str]):
     assert_bad_input(run_cli("run", *args), *needles)
 
 
-def test_bad_model_files_exit_2(tmp_path: Path, smollm2: Path):
-    cases = {
-        gguf_corpus.truncated(smollm2, tmp_path / "half.gguf"): "truncated GGUF",
-        gguf_corpus.text_named_gguf(tmp_path / "notes.gguf"): "not a GGUF file",
-        tmp_path / "missing.gguf": "model file not found",
-        tmp_path: "is a directory",
-    }
-    for path, needle in cases.items():
-        assert_bad_input(run_cli("run", "--model", str(path)), str(path), needle)
+@pytest.mark.parametrize("case", sorted(gguf_corpus.BROKEN))
+def test_bad_model_files_exit_2(tmp_path: Path, smollm2: Path, case: str):
+    make, needle = gguf_corpus.BROKEN[case]
+    folder = tmp_path / case
+    folder.mkdir()
+    path = make(folder, smollm2)
+    assert_bad_input(run_cli("run", "--model", str(path)), str(path), needle)
 
 
 def test_bad_profile_file_exits_2(tmp_path: Path):

@@ -41,27 +41,7 @@ def test_path_with_spaces_and_non_ascii(tmp_path: Path, smollm2: Path):
     assert gguf_meta.read_metadata(odd).parameters > 0
 
 
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-@pytest.mark.parametrize(
-    ("make", "message"),
-    [
-        (lambda d, s: d / "missing.gguf", "model file not found"),
-        (lambda d, s: d, "is a directory"),
-        (lambda d, s: _write(d / "empty.gguf", b""), "empty file"),
-        (lambda d, s: gguf_corpus.text_named_gguf(d / "readme.gguf"), "not a GGUF file"),
-        (lambda d, s: gguf_corpus.wrong_magic(s, d / "ggml.gguf"), "not a GGUF file"),
-        (lambda d, s: gguf_corpus.truncated(s, d / "half.gguf"), "truncated GGUF"),
-        (lambda d, s: gguf_corpus.truncated(s, d / "head.gguf", 0.001), "truncated"),
-        (lambda d, s: gguf_corpus.absurd_counts(d / "t.gguf", "tensors"), "claims 1152921504606846976 tensors"),
-        (lambda d, s: gguf_corpus.absurd_counts(d / "k.gguf", "kv"), "1152921504606846976 metadata entries"),
-        (lambda d, s: gguf_corpus.long_string(d / "s.gguf"), "more than the file holds"),
-        (lambda d, s: _write(d / "v9.gguf", gguf_corpus.header(version=9)), "version 9"),
-    ],
-)
+@pytest.mark.parametrize(("make", "message"), gguf_corpus.BROKEN.values(), ids=gguf_corpus.BROKEN.keys())
 def test_bad_files_get_one_line_errors(tmp_path: Path, smollm2: Path, make, message: str):
     path = make(tmp_path, smollm2)
     with pytest.raises(ModelFileError) as info:

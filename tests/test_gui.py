@@ -217,3 +217,16 @@ def test_nvml_gpu_figures_reach_the_status_line(qtbot, window, monkeypatch):
     report = finish(qtbot, window)
     assert report["status"] == "completed"
     assert "GPU 0 MB · 78 W" in window.limits_label.text()  # the child holds no GPU memory; the board draws 78 W
+
+
+def test_a_missing_x11_library_is_named_with_its_package(monkeypatch):
+    from ui import app
+
+    monkeypatch.setattr(app, "XCB_LIBS", {"libnot-there.so.9": "libnot-there9", "libc.so.6": "libc6"})
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert app.display_problem() == (
+        "Qt's X11 plugin needs libraries that are not installed (apt-get install libnot-there9)"
+    )

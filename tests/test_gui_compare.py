@@ -95,3 +95,13 @@ def test_runs_never_overlap_across_windows(qtbot, window):
     finally:
         runner.release(view)
     assert runner.holder() is None
+
+
+def test_the_ladder_view_picks_its_own_model_and_phone(qtbot, window):
+    view = window.open_ladder()
+    qtbot.addWidget(view)
+    assert view.model_combo.currentData() == "smollm2-135m" and view.profile_combo.currentData() == "host"
+    view.model_combo.setCurrentIndex(view.model_combo.findData("gemma3-270m"))
+    view.profile_combo.setCurrentIndex(view.profile_combo.findData("pixel-8"))
+    assert view.model_combo.currentData() == "gemma3-270m" and view.profile_combo.currentData() == "pixel-8"
+    assert view.model_combo.count() >= 2 and view.profile_combo.count() >= 11

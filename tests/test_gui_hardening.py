@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
 import threading
-from pathlib import Path
 
 import psutil
 import pytest
@@ -15,29 +13,6 @@ pytest.importorskip("PySide6")
 from tests import gguf_corpus
 from ui.main_window import MainWindow
 
-CORPUS = {
-    "missing": (lambda d, s: d / "missing.gguf", "model file not found"),
-    "directory": (lambda d, s: d, "is a directory"),
-    "empty": (lambda d, s: _write(d / "empty.gguf", b""), "empty file"),
-    "text": (lambda d, s: gguf_corpus.text_named_gguf(d / "readme.gguf"), "not a GGUF file"),
-    "magic": (lambda d, s: gguf_corpus.wrong_magic(s, d / "ggml.gguf"), "not a GGUF file"),
-    "truncated": (lambda d, s: gguf_corpus.truncated(s, d / "half.gguf"), "truncated GGUF"),
-    "tensors": (lambda d, s: gguf_corpus.absurd_counts(d / "t.gguf", "tensors"), "tensors"),
-    "kv": (lambda d, s: gguf_corpus.absurd_counts(d / "k.gguf", "kv"), "metadata entries"),
-    "string": (lambda d, s: gguf_corpus.long_string(d / "s.gguf"), "more than the file holds"),
-    "fifo": (lambda d, s: _fifo(d / "pipe.gguf"), "not a regular file"),
-}
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-def _fifo(path: Path) -> Path:
-    os.mkfifo(path)
-    return path
-
 
 @pytest.fixture
 def window(qtbot):
@@ -46,9 +21,9 @@ def window(qtbot):
     return win
 
 
-@pytest.mark.parametrize("case", sorted(CORPUS))
+@pytest.mark.parametrize("case", sorted(gguf_corpus.BROKEN))
 def test_each_broken_model_gets_a_one_line_dialog_and_run_is_refused(qtbot, window, tmp_path, smollm2, case):
-    make, needle = CORPUS[case]
+    make, needle = gguf_corpus.BROKEN[case]
     path = make(tmp_path, smollm2)
     window.sidebar.add_model_path(str(path))
     dialog = window.error_dialog

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from profiler.energy import EnergyRate
+from profiler.record import Sample, Token
 
 REPAINT_MS = 50
 AXIS_WIDTH = 62
@@ -221,14 +222,12 @@ class Charts(QWidget):
 
     def show_report(self, report: Mapping[str, Any], energy: EnergyRate | None) -> None:
         """Redraw a finished run (from the history) as it looked live."""
-        from types import SimpleNamespace
-
         limits = report.get("limits", {})
         budget = (limits.get("memory_budget") or {}).get("value")
         dram = (limits.get("dram") or {}).get("value")
         self.reset(budget_mb=budget, dram_mb=dram, energy=energy)
-        self.add_samples(SimpleNamespace(**s) for s in report.get("samples", []))
-        self.add_tokens(SimpleNamespace(**t) for t in report.get("tokens", []))
+        self.add_samples(Sample(**s) for s in report.get("samples", []))
+        self.add_tokens(Token(**t) for t in report.get("tokens", []))
         if report.get("kill"):
             self.mark_kill(report["kill"])
 

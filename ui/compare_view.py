@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from profiler import compare, exports, history
 from profiler.config import RunConfig
 from profiler.errors import ProfilerError
+from profiler.record import Token
 from profiler.svgchart import PALETTE
 from ui.output import OutputView
 from ui.runner import RunController, claim, release
@@ -298,9 +299,7 @@ class CompareWindow(QWidget):
     def add_run_id(self, run_id: str) -> None:
         report = history.load(run_id)
         view = self._add_column(compare.label(report) + " (history)", report.get("config", {}).get("prompt", ""))
-        from types import SimpleNamespace
-
-        view.add_tokens(SimpleNamespace(**t) for t in report.get("tokens", []))
+        view.add_tokens(Token(**t) for t in report.get("tokens", []))
         self._add_report(report)
 
     def refresh_table(self) -> None:
@@ -339,9 +338,8 @@ class CompareWindow(QWidget):
             self.export_to(path)
 
     def export_to(self, path: str) -> None:
-        kind = {".pdf": "pdf", ".csv": "csv"}.get(Path(path).suffix.lower(), "html")
         try:
-            exports.export(self.reports, **{kind: Path(path)})
+            exports.export(self.reports, **{exports.option_for(Path(path)): Path(path)})
         except ProfilerError as exc:
             self.state.setText(str(exc))
             return

@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QThread, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 from profiler import paths
 from profiler.errors import ProfilerError
 from profiler.ladder import Ladder, LadderConfig
-from profiler.ladder_html import COLUMNS, _cell
+from profiler.ladder_html import COLUMNS, cell_text
 from profiler.quantize import QUANTS
 from profiler.svgchart import PALETTE
 from ui.runner import LIVE_THREADS, claim, release
@@ -60,11 +61,23 @@ class _LadderThread(QThread):
 class LadderWindow(QWidget):
     sig_finished = Signal(object)
 
-    def __init__(self, model: str, profile: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        models: list[tuple[str, str]],
+        profiles: list[tuple[str, str]],
+        *,
+        model: str,
+        profile: str,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"pocketprof — quantization ladder: {Path(model).name} on {profile}")
+        self.setWindowTitle("pocketprof — quantization ladder")
         self.resize(1400, 860)
-        self.model, self.profile = model, profile
+        self.model_combo, self.profile_combo = QComboBox(), QComboBox()
+        for combo, items, chosen in ((self.model_combo, models, model), (self.profile_combo, profiles, profile)):
+            for text, data in items:
+                combo.addItem(text, data)
+            combo.setCurrentIndex(max(0, combo.findData(chosen)))
         self.thread_: _LadderThread | None = None
         self.result: dict[str, Any] | None = None
         self.quants = QListWidget()
@@ -79,7 +92,7 @@ class LadderWindow(QWidget):
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.state = QLabel(f"{Path(model).name} on {profile}: pick quantizations and run. Files are cached.")
+        self.state = QLabel("Pick a model, a phone and the quantizations, then run. Quantized files are cached.")
         self.state.setWordWrap(True)
         self.table = QTableWidget()
         self.chart = pg.PlotWidget(background="w")
@@ -89,6 +102,10 @@ class LadderWindow(QWidget):
         item.setLabel("left", "KL divergence vs the reference")
         item.showGrid(x=True, y=True, alpha=0.15)
         item.addLegend(offset=(-10, 10), labelTextColor="#333")
+        picks = QHBoxLayout()
+        for label, combo in (("Model", self.model_combo), ("on", self.profile_combo)):
+            picks.addWidget(QLabel(label))
+            picks.addWidget(combo, 1)
         top = QHBoxLayout()
         top.addWidget(self.quants, 1)
         top.addWidget(self.run_button)
@@ -97,6 +114,7 @@ class LadderWindow(QWidget):
         body.addWidget(self.table, 3)
         body.addWidget(self.chart, 2)
         layout = QVBoxLayout(self)
+        layout.addLayout(picks)
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.state)
@@ -123,10 +141,11 @@ class LadderWindow(QWidget):
             release(self)
             self.state.setText("Pick at least two quantizations.")
             return False
-        folder = out or paths.home() / "ladders" / f"{Path(self.model).stem}-{self.profile}"
+        model, profile = str(self.model_combo.currentData()), str(self.profile_combo.currentData())
+        folder = out or paths.home() / "ladders" / f"{Path(model).stem}-{profile}"
         config = LadderConfig(
-            model=self.model,
-            profile=self.profile,
+            model=model,
+            profile=profile,
             quants=tuple(quants),
             out=folder,
             max_tokens=max_tokens,
@@ -190,8 +209,7 @@ class LadderWindow(QWidget):
         bold.setBold(True)
         for r, entry in enumerate(entries):
             for c, (key, _, fmt) in enumerate(COLUMNS):
-                text = _cell(entry, key, fmt).replace("<b style='color:#a11b1b'>", "").replace("</b>", "")
-                item = QTableWidgetItem(text)
+                item = QTableWidgetItem(cell_text(entry, key, fmt))
                 if entry["quant"] == best:
                     item.setFont(bold)
                     item.setBackground(QColor("#e3f4e1"))

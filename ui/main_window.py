@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Slot
@@ -28,13 +27,13 @@ from profiler import describe, exports, history, paths
 from profiler.config import RunConfig
 from profiler.energy import rate_from_report
 from profiler.errors import ProfilerError
-from profiler.record import RunRecord
+from profiler.record import RunRecord, Token
 from ui.charts import Charts
 from ui.compare_view import CompareWindow
 from ui.history_panel import HistoryPanel
 from ui.ladder_view import LadderWindow
 from ui.output import OutputView
-from ui.runner import RunController, RunInfo, holder
+from ui.runner import RunController, RunInfo
 from ui.sidebar import Sidebar
 from ui.summary import Banner, SummaryCard
 
@@ -185,15 +184,12 @@ class MainWindow(QMainWindow):
     @Slot()
     def start_run(self) -> bool:
         """Start a run with the current choices; refused (with a message) while one is going."""
-        if self.controller.running:
-            self.banner.say("info", REFUSED)
-            self.statusBar().showMessage(REFUSED, 5000)
-            return False
-        if holder() not in (None, self.controller):
-            self.banner.say("info", ELSEWHERE)
-            self.statusBar().showMessage(ELSEWHERE, 5000)
-            return False
         config = self.sidebar.config(self.prompt.toPlainText())
+        if not self.controller.start(config):  # events arrive later, on this thread: the reset below comes first
+            refused = REFUSED if self.controller.running else ELSEWHERE
+            self.banner.say("info", refused)
+            self.statusBar().showMessage(refused, 5000)
+            return False
         self.sidebar.save()
         self.settings.setValue("prompt", config.prompt)
         self.output.reset(config.prompt)
@@ -206,7 +202,6 @@ class MainWindow(QMainWindow):
         self._gpu = ""
         self.last_report = None
         self.state.setText("starting…")
-        self.controller.start(config)
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         return True
@@ -307,7 +302,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"history: cannot open run {run_id}: {exc}")
             return
         self.output.reset(report.get("config", {}).get("prompt", ""))
-        self.output.add_tokens(SimpleNamespace(**t) for t in report.get("tokens", []))
+        self.output.add_tokens(Token(**t) for t in report.get("tokens", []))
         self.charts.show_report(report, rate_from_report(report))
         self._gpu = ""
         self._show_finished(report)
@@ -329,15 +324,15 @@ class MainWindow(QMainWindow):
     def export_to(self, path: Path, kind: str = "") -> list[Path]:
         """Write the shown run: .html, .pdf, .csv (samples and tokens beside it) or llama-bench .json."""
         assert self.last_report is not None
-        suffix = path.suffix.lower()
-        if suffix == ".csv" or kind.startswith("CSV"):
-            args: dict[str, Path] = {"csv": path.with_suffix("")}
-        elif suffix == ".json" or kind.startswith("llama"):
-            args = {"llama_bench_json": path}
-        else:
-            args = {"pdf" if suffix == ".pdf" or kind.startswith("PDF") else "html": path}
+        # the file's suffix decides; without one, the filter the user picked in the dialog does
+        option = (
+            exports.option_for(path)
+            if path.suffix
+            else {"CSV": "csv", "PDF": "pdf", "lla": "llama_bench_json"}.get(kind[:3], "html")
+        )
+        target = path.with_suffix("") if option == "csv" else path  # CSV: a folder for samples and tokens
         try:
-            written = exports.export([self.last_report], **args)
+            written = exports.export([self.last_report], **{option: target})
         except ProfilerError as exc:
             self.show_error(str(exc))
             return []
@@ -347,9 +342,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_compare(self) -> CompareWindow:
         if self.compare_window is None:
-            combo = self.sidebar.model_combo
-            models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count()) if combo.itemData(i)]
-            profiles = [(p.name, p.id) for p in sorted(self.sidebar.profiles.values(), key=lambda p: p.name)]
+            models, profiles = self.sidebar.choices()
             self.compare_window = CompareWindow(
                 models, profiles, lambda: self.sidebar.config(self.prompt.toPlainText())
             )
@@ -361,7 +354,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_ladder(self) -> LadderWindow:
         """The ladder of the chosen model on the chosen phone."""
-        window = LadderWindow(self.sidebar.model_name(), self.sidebar.profile().id)
+        models, profiles = self.sidebar.choices()
+        window = LadderWindow(models, profiles, model=self.sidebar.model_name(), profile=self.sidebar.profile().id)
         window.sig_finished.connect(lambda _result: self.history.refresh())
         self.ladder_windows.append(window)
         window.show()

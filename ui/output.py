@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import statistics
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QPlainTextEdit, QToolTip
 CALM_RATIO = 1.5
 HOT_RATIO = 6.0
 HEAT_RGB = (255, 120, 40)
+RECENT = 64
 
 
 def heat_alpha(latency_ms: float, median_ms: float) -> int:
@@ -43,11 +45,12 @@ class OutputView(QPlainTextEdit):
         self.viewport().installEventFilter(self)
         self._starts: list[int] = []  # character offset where each token starts
         self._latencies: list[float] = []
-        self._recent: list[float] = []
+        self._recent: deque[float] = deque(maxlen=RECENT)  # the decode latencies the median is taken over
 
     def reset(self, prompt: str = "") -> None:
         self.clear()
-        self._starts, self._latencies, self._recent = [], [], []
+        self._starts, self._latencies = [], []
+        self._recent.clear()
         if prompt:
             fmt = QTextCharFormat()
             fmt.setForeground(QColor("#777"))
@@ -63,7 +66,7 @@ class OutputView(QPlainTextEdit):
         at_bottom = self.verticalScrollBar().value() >= self.verticalScrollBar().maximum() - 4
         for token in tokens:
             if token.index > 0:  # the first token's latency includes the prompt: not a decode step
-                self._recent = [*self._recent[-63:], token.latency_ms]
+                self._recent.append(token.latency_ms)
             fmt = QTextCharFormat()
             alpha = heat_alpha(token.latency_ms, self._median()) if token.index > 0 else 0
             if alpha:

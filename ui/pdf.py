@@ -16,13 +16,16 @@ from typing import Any
 CHART_WIDTH_PX = 1720  # twice the SVG's 860-unit width, for a sharp print
 
 
+_KEEP: list[Any] = []  # the application this module made, kept alive while the process runs
+
+
 def _app() -> Any:
     from PySide6.QtGui import QGuiApplication
 
     if QGuiApplication.instance() is None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        _app.keep = QGuiApplication(["pocketprof"])  # type: ignore[attr-defined]
+        _KEEP.append(QGuiApplication(["pocketprof"]))
     return QGuiApplication.instance()
 
 

@@ -14,12 +14,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from profiler import history, paths
+from profiler import history
 from profiler.config import RunConfig
 from profiler.energy import EnergyRate, energy_rate
 from profiler.errors import ProfilerError
-from profiler.predict import predict
-from profiler.record import RunRecord, write_problem
+from profiler.record import RunRecord
 from profiler.session import Event, Session
 
 DRAIN_MS = 50
@@ -92,12 +91,6 @@ class _RunThread(QThread):
             rate = energy_rate(session.profile, model=session.model, ctx=self.config.ctx)
         except ProfilerError:
             rate = None
-        target = None
-        if not session.profile.is_host and self.config.speed_factor is None:
-            try:
-                target = predict(session.profile, model=session.model, ctx=self.config.ctx).speed.decode_tokens_per_s
-            except ProfilerError:
-                target = None
         self.sig_session.emit(
             RunInfo(
                 run_id=session.run_id,
@@ -106,7 +99,7 @@ class _RunThread(QThread):
                 budget_mb=session.plan.budget_mb,
                 dram_mb=session.plan.dram_mb,
                 energy=rate,
-                target_tps=target,
+                target_tps=session.phone_target_tps(),
             )
         )
         try:
@@ -114,10 +107,8 @@ class _RunThread(QThread):
         except Exception as exc:  # the engine keeps its own errors in the record; this is a surprise
             self.sig_failed.emit(f"the run failed: {type(exc).__name__}: {exc}")
             return
-        try:
-            history.save(record)
-        except Exception as exc:  # the run is still shown; say why it is not in the history
-            record.extra["history_error"] = f"not stored in the history: {write_problem(paths.history_db(), exc)}"
+        if problem := history.keep(record):  # the run is still shown; say why it is not in the history
+            record.extra["history_error"] = problem
         self.sig_record.emit(record)
 
     def stop(self, *, now: bool = False) -> None:

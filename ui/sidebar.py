@@ -214,6 +214,13 @@ class Sidebar(QWidget):
         self.model_label.setToolTip(self.model_info.path)
         self.update_fit()
 
+    def choices(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(label, name or path) of every model offered, and (name, id) of every profile."""
+        combo = self.model_combo
+        models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count()) if combo.itemData(i)]
+        profiles = [(p.name, p.id) for p in sorted(self.profiles.values(), key=lambda p: p.name)]
+        return models, profiles
+
     def model_name(self) -> str:
         return str(self.model_combo.currentData() or models.DEFAULT_MODEL)
 

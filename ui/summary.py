@@ -62,8 +62,7 @@ class SummaryCard(QFrame):
             shown = QLabel(value)
             shown.setStyleSheet("font-size:12pt; font-weight:600;")
             shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            column = (i % 4) * 1
-            row = (i // 4) * 2
+            row, column = 2 * (i // 4), i % 4  # four figures a row, each a label over its value
             self._grid.addWidget(name, row, column)
             self._grid.addWidget(shown, row + 1, column)
             self.values[label] = shown

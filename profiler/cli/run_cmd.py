@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from profiler import exports, history, paths
+from profiler import exports, history
 from profiler.cli.table import summary_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
@@ -104,11 +104,9 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
     not lose the measurement.
     """
     code = 0
-    if not args.no_history:
-        try:
-            history.save(record)
-        except Exception as exc:  # the report on disk is what matters; say so and go on
-            sys.stderr.write(f"warning: run not stored in the history: {write_problem(paths.history_db(), exc)}\n")
+    problem = None if args.no_history else history.keep(record)
+    if problem:
+        sys.stderr.write(f"warning: {problem}\n")
     if args.json is not None:
         try:
             write_json(record, args.json)

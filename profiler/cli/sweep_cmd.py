@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from profiler import exports, history, paths
+from profiler import exports, history
 from profiler.cli.compare_cmd import table_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
@@ -80,12 +80,9 @@ def main(args: argparse.Namespace) -> int:
                 exports.export([reports[-1]], html=stem.with_suffix(".html"))
             except OSError as exc:
                 raise BadInput(f"cannot write the report: {write_problem(stem.with_suffix('.json'), exc)}") from None
-            try:
-                history.save(record)
-            except Exception as exc:  # the reports in --out are what counts
-                print(
-                    f"warning: run not stored in the history: {write_problem(paths.history_db(), exc)}", file=sys.stderr
-                )
+            problem = history.keep(record)  # the reports in --out are what counts
+            if problem:
+                print(f"warning: {problem}", file=sys.stderr)
             if record.status == "stopped" or stopped.is_set():
                 break
     finally:
