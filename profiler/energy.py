@@ -2,54 +2,29 @@
 
 The phone model
 ---------------
-Decode is memory-bound: every generated token streams all the weights (and the
-KV cache written so far) from DRAM through the CPU. So the energy of a token is
-the energy of moving those bytes, plus the phone's base power for as long as the
-token takes::
+A phone decoding with llama.cpp draws a power P that depends on the cores it keeps
+busy, so the energy of a token is that power over the token's time::
 
-    J/token = E_BYTE × bytes_read_per_token + P_base / decode_tokens_per_s
+    J/token            = P / decode tokens/s
+    P (CPU)            = p_base + p_core × S          (profiler.phone.power, fitted)
+    battery J          = battery_wh × 3600
+    battery_pct(J)     = 100 × J / battery J
+    hours_continuous   = battery J / P / 3600
 
-    bytes_read_per_token = weight bytes + KV-cache bytes read at the average
-                           context position (see profiler.predict)
-    E_BYTE  = 50 pJ per byte (5.0e-11 J)
-    P_base  = the profile's ``idle_power_w`` if it has one, else DEFAULT_BASE_W
+S is the throughput units (GHz × SIMD pipes) of the cores the threads run on. ``p_base``
+and ``p_core`` are fitted (``scripts/fit_phone_model.py``) to the published power
+measurements in profiles/measurements/ (battery fuel gauge readings of llama.cpp and MNN
+decoding on Snapdragon, Kirin and Exynos phones); docs/FIDELITY.md reports their error
+on phones the fit did not see. A GPU or NPU run uses the power measured for that backend
+where the dataset has it, and otherwise the CPU model (and says so).
 
-    battery J                  = battery_wh × 3600
-    battery_pct(J)             = 100 × J / battery J
-    battery_pct_per_1k_tokens  = battery_pct(1000 × J/token)
-    hours_continuous           = battery J / (J/token × tokens/s) / 3600
+Reference point: an 8-billion-parameter model at 10 tokens/s on an iPhone-16-class phone
+costs about 0.8 J per token (MobileLLM, Liu et al. 2024, arXiv 2402.14905: 0.1 J per
+token per billion parameters), and a full battery (~50 kJ) lasts about 2 hours of such
+decoding. Here P(iPhone 16, 2 P-cores) ÷ 10 tokens/s lands near it (tests/test_energy.py).
 
-Constants and their sources:
-
-- ``E_BYTE`` = 50 pJ/byte. MobileLLM (Liu et al. 2024, arXiv 2402.14905, §1)
-  takes 0.1 J per token per billion parameters (citing Han et al. 2016 and
-  Malladi et al. 2023): a 7B model costs 0.7 J/token, and ~50 kJ of iPhone battery
-  lasts < 2 h at 10 tokens/s. At 16 bits a billion parameters are 2e9 bytes, so
-  that is 0.1 J / 2e9 B = 50 pJ per weight byte streamed. (For scale: Horowitz,
-  ISSCC 2014, puts a 32-bit DRAM read at 640 pJ, 160 pJ/byte on DDR3; LPDDR5 is
-  several times cheaper per bit.)
-- ``DEFAULT_BASE_W`` = 0.44 W: the idle baseline measured under the llama.cpp CPU
-  runs on a Galaxy S25 Ultra in https://github.com/eziyoo/LLMs-on-Devices
-  (data/aggregated/final_results.csv), the same data the Android profiles'
-  ``decode_power_w`` cite. It is used for every profile without ``idle_power_w``.
-
-Why this model rather than ``decode_power_w / tokens_per_s``: (1) at a given
-decode rate, a model stored at 8 bits moves half the bytes of one at 16 bits and
-should cost less; a fixed power does not see that. (2) The iPhone profiles'
-``decode_power_w`` (8 W) is itself derived from GUIDE.md §3's reference point, so
-using it would reproduce the reference by construction, not by a model.
-(3) A slower decode still costs more per token here, through the base power.
-
-Reference (GUIDE.md §3): 8e9 parameters × 2 bytes = 16e9 B → 0.80 J of weight
-traffic, + ~0.007 J of KV (ctx 2048) + 0.44 W / 10 tok/s = 0.044 J → ≈0.85
-J/token; 13.84 Wh = 49.8 kJ → ≈1.6 h at 10 tokens/s (GUIDE's "about 2 hours" is
-50 kJ / 8 W = 1.7 h before any base power).
-
-Limits: at the predicted (roofline) speed the power is E_BYTE × effective bandwidth
-+ P_base whatever the model (≈3 W on an iPhone 16), so ``hours_continuous`` there is
-the same for every model; measured CPU-runtime power on Android flagships is higher
-(the profiles' ``decode_power_w``, 8-11 W), so treat these figures as the floor set
-by moving the weights, not a measurement of a phone.
+Every figure is an estimate for the phone, never a measurement: views say so, with the
+fit's error.
 
 The host meter
 --------------
@@ -66,36 +41,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from profiler.errors import BadInput
+from profiler.errors import BadInput, ProfilerError
 
 if TYPE_CHECKING:
     from profiler.gguf_meta import ModelInfo
+    from profiler.phone.speed import SpeedEstimate
+    from profiler.predict import EnergyEstimate
     from profiler.profiles import Profile
 
-E_BYTE_J = 50e-12
-DEFAULT_BASE_W = 0.44
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")  # packages; subzones (intel-rapl:0:0) are inside them
 
 
 # -- the phone model ------------------------------------------------------------------
-def base_power_w(profile: Profile) -> float:
-    return profile.idle_power_w if profile.idle_power_w is not None else DEFAULT_BASE_W
-
-
 def battery_j(profile: Profile) -> float:
     if profile.battery_wh is None:
         raise BadInput(f"profile '{profile.id}' has no battery_wh; no battery to drain")
     return profile.battery_wh * 3600.0
-
-
-def j_per_token(profile: Profile, *, weight_bytes_per_token: float, decode_tps: float) -> float:
-    """Joules per generated token: bytes read from DRAM (weights + KV) and base power over the token's time."""
-    if decode_tps <= 0:
-        raise BadInput(f"decode speed must be positive, got {decode_tps:g} tokens/s")
-    if weight_bytes_per_token < 0:
-        raise BadInput(f"bytes per token must not be negative, got {weight_bytes_per_token:g}")
-    return E_BYTE_J * weight_bytes_per_token + base_power_w(profile) / decode_tps
 
 
 def battery_pct(profile: Profile, joules: float) -> float:
@@ -103,9 +65,60 @@ def battery_pct(profile: Profile, joules: float) -> float:
     return 100.0 * joules / battery_j(profile)
 
 
-def hours_continuous(profile: Profile, *, j_token: float, decode_tps: float) -> float:
-    """Hours a full battery lasts decoding without pause at ``decode_tps``."""
-    return battery_j(profile) / (j_token * decode_tps) / 3600.0
+def hours_continuous(profile: Profile, *, power_w: float) -> float:
+    """Hours a full battery lasts decoding without pause at ``power_w``."""
+    return battery_j(profile) / power_w / 3600.0
+
+
+@dataclass(frozen=True)
+class PhonePower:
+    watts: float
+    error_pct: float | None
+    basis: str
+
+
+def decode_power(profile: Profile, *, backend: str = "cpu", threads: int | None = None) -> PhonePower:
+    """The phone's power while decoding on ``backend`` with ``threads`` CPU threads (fitted model)."""
+    from profiler.phone import power, speed
+
+    fit = speed.load_fit()["power"]
+    model = power.PowerModel(fit["p_base_w"], fit["p_core_w"])
+    error = fit.get("errors", {}).get("power", {}).get("median_pct")
+    accel = fit.get("backends", {}).get(backend) if backend != "cpu" else None
+    if accel:
+        return PhonePower(accel["watts"], accel.get("error_pct"), accel["basis"])
+    cores = speed.phone_cores(profile.cpu_clusters, profile.path)
+    n = threads or profile.threads or len(cores)
+    watts = model.watts(power.units(cores, n, fit.get("little_factor", 1.0)))
+    basis = f"CPU power model fitted to {fit.get('rows', '?')} phone power measurements, {n} threads"
+    if backend != "cpu":
+        basis += f"; no {backend} power measurement in the dataset, so the CPU's is used"
+    return PhonePower(watts, error, basis)
+
+
+def j_per_token(power_w: float, decode_tps: float) -> float:
+    if decode_tps <= 0:
+        raise BadInput(f"decode speed must be positive, got {decode_tps:g} tokens/s")
+    return power_w / decode_tps
+
+
+def estimate(profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: float) -> EnergyEstimate:
+    """The energy of decoding at ``decode_tps`` on the phone, with its error."""
+    from profiler.phone import speed
+    from profiler.predict import EnergyEstimate
+
+    p = decode_power(profile, backend=speed_estimate.backend, threads=speed_estimate.threads)
+    jpt = j_per_token(p.watts, decode_tps)
+    errors = speed.load_fit()["power"].get("errors", {})
+    error = errors.get("energy", {}).get("median_pct", p.error_pct)
+    return EnergyEstimate(
+        j_per_token=jpt,
+        battery_pct_per_1k_tokens=battery_pct(profile, 1000 * jpt),
+        hours_continuous=hours_continuous(profile, power_w=p.watts),
+        power_w=p.watts,
+        error_pct=error,
+        basis=p.basis,
+    )
 
 
 def run_energy(
@@ -115,9 +128,9 @@ def run_energy(
     generated_tokens: int,
     decode_tps: float | None,
     ctx: int = 2048,
-    kv_bytes_per_elem: float = 2.0,
+    threads: int | None = None,
 ) -> dict[str, Any] | None:
-    """The phone's energy for one run; None for the host profile (no battery).
+    """The phone's estimated energy for one run; None for the host profile (no battery).
 
     ``decode_tps`` is the speed the phone decodes at (an emulated run's achieved
     speed); None or non-positive means "use the predicted speed".
@@ -126,20 +139,28 @@ def run_energy(
         return None
     from profiler import predict
 
-    prediction = predict.predict(profile, model=model, ctx=ctx, kv_bytes_per_elem=kv_bytes_per_elem)
-    tps = decode_tps if decode_tps is not None and decode_tps > 0 else prediction.speed.decode_tokens_per_s
-    bytes_read = prediction.inputs["bytes_read_per_token"]
-    jpt = j_per_token(profile, weight_bytes_per_token=bytes_read, decode_tps=tps)
+    prediction = predict.predict(profile, model=model, ctx=ctx, threads=threads)
+    measured = decode_tps is not None and decode_tps > 0
+    tps = decode_tps if measured else prediction.speed.decode_tokens_per_s
+    if not tps:
+        return None
+    p = decode_power(profile, backend=prediction.speed.backend, threads=prediction.speed.threads)
+    jpt = j_per_token(p.watts, tps)
     total = jpt * max(0, generated_tokens)
     return {
         "j_total": round(total, 4),
         "j_per_token": round(jpt, 5),
+        "power_w": round(p.watts, 3),
         "battery_pct": round(battery_pct(profile, total), 6),
         "battery_pct_per_1k_tokens": round(battery_pct(profile, 1000 * jpt), 5),
-        "hours_continuous": round(hours_continuous(profile, j_token=jpt, decode_tps=tps), 3),
+        "hours_continuous": round(hours_continuous(profile, power_w=p.watts), 3),
         "decode_tokens_per_s": round(tps, 3),
-        "model": "E_byte × bytes/token + P_base / tokens/s (profiler.energy)",
+        "speed_basis": "this run's emulated speed" if measured else "predicted speed",
+        "error_pct": (prediction.energy.error_pct if prediction.energy else None),
+        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.energy)",
+        "basis": p.basis,
         "estimate_for": profile.id,
+        "kind": "estimate",
     }
 
 
@@ -286,7 +307,7 @@ class HostEnergyMeter:
 
 @dataclass(frozen=True)
 class EnergyRate:
-    """The phone's energy as a run goes: memory traffic per token plus base power over time.
+    """The phone's energy as a run goes: its decode power over time (plus any per-token cost).
 
     ``joules(tokens, decode_s)`` = traffic_j_per_token × tokens + base_w × decode_s, which
     ends where :func:`run_energy` does (J/token × tokens) when decode_s = tokens / tokens/s.
@@ -303,15 +324,15 @@ class EnergyRate:
         return 100.0 * joules / self.battery_j
 
 
-def energy_rate(profile: Profile, *, model: ModelInfo, ctx: int = 2048) -> EnergyRate | None:
-    """The live energy model of ``model`` on ``profile``; None for the host (no battery)."""
+def energy_rate(profile: Profile, *, backend: str | None = None, threads: int | None = None) -> EnergyRate | None:
+    """The live energy model of a run on ``profile``; None for the host (no battery)."""
     if profile.is_host or profile.battery_wh is None:
         return None
-    from profiler import predict
-
-    shape = predict.model_shape(model)
-    traffic = E_BYTE_J * predict.bytes_read_per_token(shape, ctx)
-    return EnergyRate(traffic_j_per_token=traffic, base_w=base_power_w(profile), battery_j=battery_j(profile))
+    try:
+        p = decode_power(profile, backend=backend or profile.default_backend, threads=threads)
+    except ProfilerError:
+        return None
+    return EnergyRate(traffic_j_per_token=0.0, base_w=p.watts, battery_j=battery_j(profile))
 
 
 def rate_from_report(report: dict[str, Any]) -> EnergyRate | None:
@@ -321,6 +342,9 @@ def rate_from_report(report: dict[str, Any]) -> EnergyRate | None:
     jpt, tps, wh = phone.get("j_per_token"), phone.get("decode_tokens_per_s"), profile.get("battery_wh")
     if not jpt or not tps or not wh:
         return None
-    base = profile.get("idle_power_w")
-    base = float(base) if base is not None else DEFAULT_BASE_W
-    return EnergyRate(traffic_j_per_token=max(0.0, jpt - base / tps), base_w=base, battery_j=wh * 3600.0)
+    watts = phone.get("power_w")
+    if watts is None:  # a report written before the power model: its J/token at its speed
+        return EnergyRate(traffic_j_per_token=float(jpt), base_w=0.0, battery_j=wh * 3600.0)
+    return EnergyRate(
+        traffic_j_per_token=max(0.0, float(jpt) - float(watts) / tps), base_w=float(watts), battery_j=wh * 3600.0
+    )

@@ -51,6 +51,7 @@ class ModelInfo:
     vocab_size: int | None
     has_chat_template: bool
     gguf_version: int
+    lookup_params: int = 0  # weights only looked up per token: untied input embeddings, per-layer embeddings
 
     @property
     def parameters_b(self) -> float:
@@ -190,6 +191,7 @@ def _parse(path: Path, buf: Any) -> ModelInfo:
         raise r.fail(f"general.alignment {alignment!r} is not a power of two")
     data_start = (r.pos + alignment - 1) // alignment * alignment
     params = total_bytes = 0
+    elements: dict[str, int] = {}
     biggest: dict[int, int] = {}
     data_end = data_start
     for name, dims, ttype, offset in tensors:
@@ -204,6 +206,7 @@ def _parse(path: Path, buf: Any) -> ModelInfo:
             raise r.fail(f"tensor {name!r} claims {count} elements")
         nbytes = count // block * type_size
         params += count
+        elements[name] = count
         total_bytes += nbytes
         biggest[ttype] = biggest.get(ttype, 0) + nbytes
         data_end = max(data_end, data_start + offset + nbytes)
@@ -211,7 +214,10 @@ def _parse(path: Path, buf: Any) -> ModelInfo:
         raise ModelFileError(
             f"{path}: truncated GGUF: tensor data ends at byte {data_end:,}, the file has {r.size:,} bytes"
         )
-    return _info(path, r.size, version, meta, params, total_bytes, biggest, len(tensors))
+    lookup = elements.get("per_layer_token_embd.weight", 0)
+    if "output.weight" in elements:  # untied: the input table is only looked up
+        lookup += elements.get("token_embd.weight", 0)
+    return _info(path, r.size, version, meta, params, total_bytes, biggest, len(tensors), lookup)
 
 
 def _int(value: Any) -> int | None:
@@ -229,6 +235,7 @@ def _info(
     total_bytes: int,
     by_type: dict[int, int],
     n_tensors: int,
+    lookup_params: int = 0,
 ) -> ModelInfo:
     import gguf
 
@@ -273,4 +280,5 @@ def _info(
         vocab_size=vocab,
         has_chat_template=isinstance(meta.get("tokenizer.chat_template"), str),
         gguf_version=version,
+        lookup_params=lookup_params,
     )

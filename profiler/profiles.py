@@ -18,6 +18,7 @@ from typing import Any
 
 from profiler import paths
 from profiler.errors import ProfileError
+from profiler.phone.specs import ROLES, parse_features
 
 PLATFORMS = ("ios", "android", "host")
 
@@ -30,12 +31,9 @@ _NUMBER_FIELDS: dict[str, type] = {
     "app_memory_budget_entitled_mb": int,
     "threads": int,
     "memory_bandwidth_gbs": float,
-    "effective_bandwidth_gbs": float,
-    "compute_gflops": float,
     "battery_mah": int,
     "battery_v": float,
     "battery_wh": float,
-    "decode_power_w": float,
     "idle_power_w": float,
 }
 _PHONE_REQUIRED = (
@@ -44,13 +42,11 @@ _PHONE_REQUIRED = (
     "app_memory_budget_mb",
     "threads",
     "memory_bandwidth_gbs",
-    "effective_bandwidth_gbs",
-    "compute_gflops",
     "battery_mah",
     "battery_v",
     "battery_wh",
-    "decode_power_w",
 )
+BACKENDS = ("cpu", "gpu", "npu")
 
 
 DEFAULT_PROFILE = "iphone-16"
@@ -58,9 +54,17 @@ DEFAULT_PROFILE = "iphone-16"
 
 @dataclass(frozen=True)
 class CpuCluster:
+    """``count`` cores of one type. ``core`` names a type in profiles/measurements/cores.toml
+    (its role, SIMD pipes and ISA features); ``features``, ``simd_pipes_128`` and ``role``
+    describe a core type that file does not know, or override it."""
+
     count: int
     kind: str
     max_ghz: float
+    core: str = ""
+    features: tuple[str, ...] = ()
+    simd_pipes_128: float | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,14 @@ class Profile:
     app_memory_budget_entitled_mb: int | None = None
     threads: int | None = None
     memory_bandwidth_gbs: float | None = None
-    effective_bandwidth_gbs: float | None = None
-    compute_gflops: float | None = None
     battery_mah: int | None = None
     battery_v: float | None = None
     battery_wh: float | None = None
-    decode_power_w: float | None = None
     idle_power_w: float | None = None
     cpu_clusters: tuple[CpuCluster, ...] = ()
+    soc_id: str = ""
+    backends: tuple[str, ...] = ("cpu",)
+    default_backend: str = "cpu"
     sustained_minutes: tuple[float, ...] = (0.0,)
     sustained_fraction: tuple[float, ...] = (1.0,)
     notes: str = ""
@@ -156,12 +160,29 @@ def _clusters(path: Path, data: dict[str, Any]) -> tuple[CpuCluster, ...]:
         if not isinstance(item, dict):
             raise _fail(path, where, "expected a table")
         count = _typed(path, item, "count", int)
-        kind = item.get("kind")
         ghz = _typed(path, item, "max_ghz", float)
-        if count is None or ghz is None or not isinstance(kind, str):
-            raise _fail(path, where, "needs count (integer), kind (string) and max_ghz (number)")
-        out.append(CpuCluster(count=count, kind=kind, max_ghz=ghz))
+        core, kind = item.get("core", ""), item.get("kind", "")
+        if count is None or ghz is None or not isinstance(core, str) or not isinstance(kind, str):
+            raise _fail(path, where, "needs count (integer), core (a core type such as 'cortex-x3') and max_ghz")
+        if not core and not kind:
+            raise _fail(path, where, "needs core (a core type such as 'cortex-x3', see profiles/README.md)")
+        pipes = _typed(path, item, "simd_pipes_128", float)
+        role = item.get("role")
+        if role is not None and role not in ROLES:
+            raise _fail(path, f"{where}.role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+        features = parse_features(path, f"{where}.features", item.get("features"))
+        out.append(CpuCluster(count, kind or core, ghz, core, features, pipes, role))
     return tuple(out)
+
+
+def _backends(path: Path, data: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    raw = data.get("backends", ["cpu"])
+    if not isinstance(raw, list) or not raw or any(b not in BACKENDS for b in raw):
+        raise _fail(path, "backends", f"expected a list of {', '.join(BACKENDS)}, got {raw!r}")
+    default = data.get("default_backend", raw[0])
+    if default not in raw:
+        raise _fail(path, "default_backend", f"must be one of the profile's backends {raw}, got {default!r}")
+    return tuple(raw), default
 
 
 def _sustained(path: Path, data: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -207,6 +228,7 @@ def parse_profile(path: Path, data: dict[str, Any]) -> Profile:
     if not isinstance(sources, dict) or not all(isinstance(v, str) for v in sources.values()):
         raise _fail(path, "sources", 'expected a table of field = "source" strings')
     minutes, fraction = _sustained(path, data)
+    backends, default_backend = _backends(path, data)
     profile_id = _text(path, data, "id", required=False) or path.stem
     return Profile(
         id=profile_id,
@@ -215,6 +237,9 @@ def parse_profile(path: Path, data: dict[str, Any]) -> Profile:
         platform=platform,
         path=str(path),
         cpu_clusters=_clusters(path, data),
+        soc_id=_text(path, data, "soc_id", required=False),
+        backends=backends,
+        default_backend=default_backend,
         sustained_minutes=minutes,
         sustained_fraction=fraction,
         notes=_text(path, data, "notes", required=False),

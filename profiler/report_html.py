@@ -78,6 +78,12 @@ def _model(model: Mapping[str, Any]) -> str:
     )
 
 
+def _cores(profile: Mapping[str, Any]) -> str:
+    clusters = profile.get("cpu_clusters") or ()
+    text = " + ".join(f"{c.get('count')}× {c.get('core') or c.get('kind')} @ {c.get('max_ghz')} GHz" for c in clusters)
+    return text or "—"
+
+
 def _profile(profile: Mapping[str, Any]) -> str:
     return _rows(
         [
@@ -85,7 +91,12 @@ def _profile(profile: Mapping[str, Any]) -> str:
             ("SoC", profile.get("soc") or "—"),
             ("summary", describe.profile_line(profile)),
             ("memory bandwidth", f"{profile.get('memory_bandwidth_gbs') or '—'} GB/s"),
-            ("compute", f"{profile.get('compute_gflops') or '—'} GFLOP/s"),
+            ("CPU", _cores(profile)),
+            (
+                "backends",
+                f"{', '.join(profile.get('backends') or ('cpu',))} "
+                f"(apps default: {profile.get('default_backend') or 'cpu'})",
+            ),
         ]
     )
 

@@ -60,7 +60,7 @@ def test_energy_rate_ends_where_the_run_energy_does(smollm2):
     """The live curve (traffic per token + base power over time) lands on run_energy's total."""
     profile = load_profile("iphone-16")
     model = gguf_meta.read_metadata(smollm2)
-    rate = energy.energy_rate(profile, model=model, ctx=2048)
+    rate = energy.energy_rate(profile)
     assert rate is not None
     tokens, tps = 100, 25.0
     final = energy.run_energy(profile, model=model, generated_tokens=tokens, decode_tps=tps, ctx=2048)
@@ -70,4 +70,4 @@ def test_energy_rate_ends_where_the_run_energy_does(smollm2):
     rebuilt = energy.rate_from_report({"energy": final, "profile": profile.to_dict()})
     assert rebuilt is not None
     assert rebuilt.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
-    assert energy.energy_rate(load_profile("host"), model=model) is None
+    assert energy.energy_rate(load_profile("host")) is None

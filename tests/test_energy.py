@@ -10,63 +10,83 @@ import pytest
 
 from profiler import energy
 from profiler.errors import BadInput
+from profiler.phone.speed import load_fit
 from profiler.predict import predict
 from profiler.profiles import load_profile
 from tests.test_predict import fake_model, phone
 
 
 # -- the phone model ----------------------------------------------------------------
-def test_j_per_token_by_hand() -> None:
-    # 1e9 bytes × 50 pJ = 0.05 J, plus 0.44 W for 1/5 s = 0.088 J
-    assert energy.j_per_token(phone(), weight_bytes_per_token=1e9, decode_tps=5) == pytest.approx(0.138)
-    own_idle = phone(idle_power_w=1.0)
-    assert energy.j_per_token(own_idle, weight_bytes_per_token=1e9, decode_tps=5) == pytest.approx(0.25)
+def by_hand_watts(threads: int) -> float:
+    """P = p_base + p_core × S over the cores used (profiler.phone.power), written out again."""
+    fit = load_fit()["power"]
+    little = fit["little_factor"]
+    cores = sorted([3.36 * 4, *[2.8 * 2] * 4, *[2.02 * 1 * little] * 3], reverse=True)
+    return fit["p_base_w"] + fit["p_core_w"] * sum(cores[:threads])
 
 
-def test_bits_and_speed_matter() -> None:
-    p = phone()
-    sixteen = energy.j_per_token(p, weight_bytes_per_token=16e9, decode_tps=10)
-    eight = energy.j_per_token(p, weight_bytes_per_token=8e9, decode_tps=10)
-    assert eight < sixteen
-    assert energy.j_per_token(p, weight_bytes_per_token=8e9, decode_tps=2) > eight
+def test_decode_power_by_hand() -> None:
+    for threads in (1, 5, 8):
+        assert energy.decode_power(phone(), threads=threads).watts == pytest.approx(by_hand_watts(threads))
+    assert energy.decode_power(phone(), threads=8).watts > energy.decode_power(phone(), threads=2).watts
+
+
+def test_j_per_token_is_power_over_speed() -> None:
+    assert energy.j_per_token(8.0, 10.0) == pytest.approx(0.8)
+    assert energy.j_per_token(8.0, 2.0) == pytest.approx(4.0)
 
 
 def test_battery_by_hand() -> None:
     p = phone(battery_wh=10.0)  # 36 kJ
     assert energy.battery_pct(p, 360.0) == pytest.approx(1.0)
-    assert energy.hours_continuous(p, j_token=1.0, decode_tps=10) == pytest.approx(36000 / 10 / 3600)
+    assert energy.hours_continuous(p, power_w=10.0) == pytest.approx(1.0)
 
 
 def test_reference_energy_numbers() -> None:
+    """~0.8 J/token and ~2 h of battery for an 8B model at 10 tokens/s on an iPhone-16-class phone."""
     iphone = load_profile("iphone-16")
-    j = energy.j_per_token(iphone, weight_bytes_per_token=16e9, decode_tps=10)
-    assert j == pytest.approx(0.8 + 0.044)
-    assert 1.6 <= energy.hours_continuous(iphone, j_token=j, decode_tps=10) <= 2.4
+    watts = energy.decode_power(iphone, backend="cpu").watts
+    assert 0.6 <= energy.j_per_token(watts, 10) <= 1.0
+    assert 1.4 <= energy.hours_continuous(iphone, power_w=watts) <= 2.4
 
 
 @pytest.mark.parametrize("tps", [0, -1])
 def test_non_positive_speed_is_refused(tps: float) -> None:
     with pytest.raises(BadInput):
-        energy.j_per_token(phone(), weight_bytes_per_token=1e9, decode_tps=tps)
+        energy.j_per_token(5.0, tps)
+
+
+def test_a_backend_without_power_data_says_it_borrows_the_cpu() -> None:
+    gpu = energy.decode_power(phone(), backend="gpu")
+    assert "CPU's is used" in gpu.basis
+    assert gpu.watts == pytest.approx(energy.decode_power(phone()).watts)
 
 
 def test_run_energy() -> None:
     model = fake_model()
     out = energy.run_energy(phone(), model=model, generated_tokens=100, decode_tps=20.0)
     assert out is not None
+    assert out["j_per_token"] == pytest.approx(by_hand_watts(5) / 20.0, rel=1e-4)
     assert out["j_total"] == pytest.approx(100 * out["j_per_token"], rel=1e-3)
     assert out["battery_pct"] == pytest.approx(out["j_total"] / 36000 * 100, rel=1e-3)
     assert out["battery_pct_per_1k_tokens"] == pytest.approx(10 * out["battery_pct"], rel=1e-3)
-    assert out["decode_tokens_per_s"] == 20.0
-    assert out["hours_continuous"] > 0
+    assert out["decode_tokens_per_s"] == 20.0 and out["speed_basis"] == "this run's emulated speed"
+    assert out["kind"] == "estimate" and out["error_pct"] is not None
     predicted = energy.run_energy(phone(), model=model, generated_tokens=0, decode_tps=None)
     expected_tps = predict(phone(), model=model).speed.decode_tokens_per_s
     assert predicted is not None and predicted["j_total"] == 0
     assert predicted["decode_tokens_per_s"] == pytest.approx(expected_tps, rel=1e-3)
+    assert predicted["speed_basis"] == "predicted speed"
 
 
 def test_run_energy_is_none_for_the_host() -> None:
     assert energy.run_energy(load_profile("host"), model=fake_model(), generated_tokens=10, decode_tps=5) is None
+
+
+def test_a_report_from_before_the_power_model_still_redraws() -> None:
+    old = {"energy": {"j_per_token": 0.2, "decode_tokens_per_s": 10.0}, "profile": {"battery_wh": 10.0}}
+    rate = energy.rate_from_report(old)
+    assert rate is not None and rate.joules(50, 5.0) == pytest.approx(10.0)
 
 
 # -- RAPL -----------------------------------------------------------------------------

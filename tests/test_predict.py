@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from profiler import energy
 from profiler import predict as pr
 from profiler.errors import BadInput
 from profiler.gguf_meta import ModelInfo, read_metadata
 from profiler.models import resolve
-from profiler.profiles import Profile, available_ids, load_profile
+from profiler.phone.speed import load_fit
+from profiler.profiles import CpuCluster, Profile, available_ids, load_profile
 from tests.conftest import run_cli
 
 MB = 1024 * 1024
@@ -46,6 +48,7 @@ def fake_model(**changes: object) -> ModelInfo:
 
 
 def phone(**changes: object) -> Profile:
+    """A phone with a Galaxy S23's cores and memory (core types the dataset has measured)."""
     base = Profile(
         id="test-phone",
         name="Test phone",
@@ -54,11 +57,14 @@ def phone(**changes: object) -> Profile:
         path="test.toml",
         dram_mb=8192,
         app_memory_budget_mb=4096,
-        effective_bandwidth_gbs=10.0,
-        compute_gflops=100.0,
+        memory_bandwidth_gbs=67.2,
         battery_wh=10.0,
-        decode_power_w=5.0,
-        threads=2,
+        threads=5,
+        cpu_clusters=(
+            CpuCluster(1, "cortex-x3", 3.36, "cortex-x3"),
+            CpuCluster(4, "cortex-a715", 2.8, "cortex-a715"),
+            CpuCluster(3, "cortex-a510", 2.02, "cortex-a510"),
+        ),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -126,32 +132,89 @@ def test_verdicts_through_predict() -> None:
 
 
 # -- speed --------------------------------------------------------------------------
-def test_speed_by_hand() -> None:
-    s = pr.predict(phone(), model=fake_model(), ctx=1024).speed
-    kv_read = 10 * 2 * 128 * 2 * 1024 / 2  # bytes per position × the average position
-    assert s.decode_tokens_per_s == pytest.approx(10e9 / (500_000_000 + kv_read))
-    dense = 1e9 - 1000 * 512
-    assert s.prefill_tokens_per_s == pytest.approx(100e9 * pr.PREFILL_EFFICIENCY / (2 * dense))
+def by_hand_decode_tps(
+    threads: int, params: float, weight_bytes: float, kv_bytes: float, layers: int, vocab: int, klass: str
+) -> float:
+    """The decode formula of profiler.phone.cpu_model, written out again, with the fitted constants."""
+    k = load_fit()["cpu"]["constants"]
+    kinds = dict(zip(k["kinds"], k["kind_factor"], strict=True))
+    little = k["role"][3]
+    cores = [("cortex-x3", 3.36, 4, 1.0), *[("cortex-a715", 2.8, 2, 1.0)] * 4, *[("cortex-a510", 2.02, 1, little)] * 3]
+    used = sorted(cores, key=lambda c: c[1] * c[2], reverse=True)[:threads]
+    rep = 0 if klass in ("q4_0", "q8_0") else 1
+    tier = k["tier_dec"][0][rep]  # every core here has i8mm
+    speeds = [ghz * pipes * role * tier * kinds.get(kind, 1.0) for kind, ghz, pipes, role in used]
+    full = threads >= len(cores)
+    slowest = min(speeds) * (k["contention_dec"] if full else 1)
+    s = (1 - k["beta_dec"]) * sum(speeds) + k["beta_dec"] * threads * slowest
+    t_cmp = params * k["k_dec"][k["classes"].index(klass)] / (s * 1e9)
+    t_mem = (weight_bytes + kv_bytes) / (67.2 * k["eta_bw"] * 1e9)
+    p = k["combine_p"]
+    t = (t_mem**p + t_cmp**p) ** (1 / p) + layers * k["c_layer"] + vocab * k["c_vocab"] + k["c_token"]
+    return 1 / t
 
 
-def test_decode_follows_bandwidth_and_bits() -> None:
-    slow = pr.predict(phone(effective_bandwidth_gbs=5.0), params_b=1, bits_per_weight=4).speed
-    fast = pr.predict(phone(effective_bandwidth_gbs=10.0), params_b=1, bits_per_weight=4).speed
-    wide = pr.predict(phone(effective_bandwidth_gbs=10.0), params_b=1, bits_per_weight=8).speed
-    assert fast.decode_tokens_per_s == pytest.approx(2 * slow.decode_tokens_per_s)
-    assert wide.decode_tokens_per_s < fast.decode_tokens_per_s
-    assert wide.prefill_tokens_per_s == pytest.approx(fast.prefill_tokens_per_s)  # compute-bound
+def test_decode_speed_by_hand() -> None:
+    """predict() wires the fitted model: a tied-embedding 1B model, Q4_0, 5 threads, decoding after 256 tokens."""
+    s = pr.predict(phone(), model=fake_model(), ctx=1024, prompt_tokens=256).speed
+    kv = 10 * 2 * 128 * 2 * (256 + 128 / 2)  # bytes per position × the positions read on average
+    expected = by_hand_decode_tps(5, 1e9, 500_000_000, kv, 10, 1000, "q4_0")
+    assert s.decode_tokens_per_s == pytest.approx(expected, rel=1e-9)
+    assert (s.backend, s.threads, s.kernel_class) == ("cpu", 5, "q4_0")
+
+
+def test_speed_follows_the_kernel_not_the_bits() -> None:
+    """Q4_K_M and Q4_0 have nearly the same bits, not the same kernels (the S23 data: Q4_0's repacked path)."""
+    q40 = pr.predict(phone(), params_b=1.5, quant="Q4_0").speed
+    q4k = pr.predict(phone(), params_b=1.5, quant="Q4_K_M").speed
+    assert q40.prefill_tokens_per_s > 1.2 * q4k.prefill_tokens_per_s
+    assert q40.kernel_class == "q4_0" and q4k.kernel_class == "q4_k"
+
+
+def test_more_bandwidth_and_more_threads_are_faster() -> None:
+    base = pr.predict(phone(), params_b=3, quant="Q8_0").speed
+    wide = pr.predict(phone(memory_bandwidth_gbs=134.4), params_b=3, quant="Q8_0").speed
+    one = pr.predict(phone(), params_b=3, quant="Q8_0", threads=1).speed
+    assert wide.decode_tokens_per_s > base.decode_tokens_per_s
+    assert one.decode_tokens_per_s < base.decode_tokens_per_s
+    assert one.prefill_tokens_per_s < base.prefill_tokens_per_s / 2
+
+
+def test_threads_beyond_the_phone_are_refused() -> None:
+    with pytest.raises(BadInput, match="has 8 cores"):
+        pr.predict(phone(), params_b=1, quant="Q4_0", threads=9)
+
+
+def test_every_prediction_carries_its_measured_error() -> None:
+    s = pr.predict(phone(), params_b=1, quant="Q4_K_M").speed
+    fit = load_fit()["cpu"]["errors"]
+    assert s.decode_error_pct == fit["decode"]["by_class"]["q4_k"]["median_pct"]
+    assert s.prefill_error_pct == fit["prefill"]["by_class"]["q4_k"]["median_pct"]
+
+
+def test_an_unmeasured_kernel_borrows_and_says_so() -> None:
+    s = pr.predict(phone(), params_b=1, quant="Q4_1").speed
+    assert "borrowed from q4_k" in s.note
+    q4k = pr.predict(phone(), params_b=1, quant="Q4_K_M").speed
+    assert s.decode_error_pct == q4k.decode_error_p90_pct  # widened to the 90th percentile
+
+
+def test_bits_alone_pick_the_nearest_type() -> None:
+    s = pr.predict(phone(), params_b=1, bits_per_weight=8.5).speed
+    assert s.kernel_class == "q8_0"
+    assert "assumed from 8.5 bits" in s.basis
 
 
 # -- energy and the reference point -------------------------------------------------
-def test_energy_by_hand() -> None:
+def test_energy_is_power_over_speed() -> None:
     p = pr.predict(phone(), model=fake_model(), ctx=1024, decode_tps=5.0)
-    read = p.inputs["bytes_read_per_token"]
-    j = 50e-12 * read + 0.44 / 5.0
-    assert p.energy.j_per_token == pytest.approx(j)
+    watts = energy.decode_power(phone(), threads=5).watts
+    assert p.energy.power_w == pytest.approx(watts)
+    assert p.energy.j_per_token == pytest.approx(watts / 5.0)
     battery = 10.0 * 3600
-    assert p.energy.battery_pct_per_1k_tokens == pytest.approx(1000 * j / battery * 100)
-    assert p.energy.hours_continuous == pytest.approx(battery / (j * 5.0) / 3600)
+    assert p.energy.battery_pct_per_1k_tokens == pytest.approx(1000 * watts / 5.0 / battery * 100)
+    assert p.energy.hours_continuous == pytest.approx(battery / watts / 3600)
+    assert p.energy.error_pct == load_fit()["power"]["errors"]["energy"]["median_pct"]
 
 
 def test_reference_point_iphone_16() -> None:
@@ -160,26 +223,27 @@ def test_reference_point_iphone_16() -> None:
     assert not p.memory.fits and p.memory.verdict == "killed"
     assert 15 * 1024 <= p.memory.total_mb <= 16 * 1024  # GiB
     assert p.memory.weights_mb / 1024 == pytest.approx(14.9, abs=0.05)  # 16e9 bytes
-    assert 0.7 <= p.energy.j_per_token <= 0.9
-    assert 1.6 <= p.energy.hours_continuous <= 2.4
-    half = pr.predict(load_profile("iphone-16"), params_b=8, bits_per_weight=8, decode_tps=10)
+    assert 0.6 <= p.energy.j_per_token <= 1.0
+    assert 1.4 <= p.energy.hours_continuous <= 2.4
+    half = pr.predict(load_profile("iphone-16"), params_b=8, bits_per_weight=8)
+    full = pr.predict(load_profile("iphone-16"), params_b=8, bits_per_weight=16)
     assert half.memory.weights_mb == pytest.approx(p.memory.weights_mb / 2)
-    assert half.energy.j_per_token < p.energy.j_per_token
+    assert half.energy.j_per_token < full.energy.j_per_token  # at their predicted speeds: 8 bits is faster
 
 
 def test_decode_speed_changes_energy_per_token() -> None:
     ref = load_profile("iphone-16")
     slow = pr.predict(ref, params_b=8, bits_per_weight=16, decode_tps=5).energy
     fast = pr.predict(ref, params_b=8, bits_per_weight=16, decode_tps=20).energy
-    assert slow.j_per_token > fast.j_per_token
-    assert slow.hours_continuous > fast.hours_continuous  # fewer tokens per second, longer battery
+    assert slow.j_per_token == pytest.approx(4 * fast.j_per_token)
+    assert slow.hours_continuous == pytest.approx(fast.hours_continuous)  # the same power drains it
 
 
 def test_to_dict_has_the_issues_fields() -> None:
     d = pr.predict(load_profile("pixel-8"), params_b=1, bits_per_weight=4).to_dict()
     assert {"weights_mb", "kv_cache_mb", "overhead_mb", "total_mb", "budget_mb", "fits", "verdict"} <= set(d["memory"])
-    assert set(d["speed"]) == {"prefill_tokens_per_s", "decode_tokens_per_s"}
-    assert set(d["energy"]) == {"j_per_token", "battery_pct_per_1k_tokens", "hours_continuous"}
+    assert {"prefill_tokens_per_s", "decode_tokens_per_s", "decode_error_pct", "backend"} <= set(d["speed"])
+    assert {"j_per_token", "battery_pct_per_1k_tokens", "hours_continuous", "power_w", "error_pct"} <= set(d["energy"])
     json.dumps(d)
 
 
@@ -230,20 +294,20 @@ def test_cli_json_reference_point() -> None:
     assert done.returncode == 0, done.stderr
     d = json.loads(done.stdout)
     assert d["memory"]["fits"] is False
-    assert 0.7 <= d["energy"]["j_per_token"] <= 0.9
+    assert 0.6 <= d["energy"]["j_per_token"] <= 1.0
     assert d["speed"]["decode_tokens_per_s"] > 0
 
 
 def test_cli_human_output() -> None:
     done = run_cli("predict", "--profile", "galaxy-a25", "--params-b", "1", "--bits-per-weight", "4.5")
     assert done.returncode == 0, done.stderr
-    assert "FITS" in done.stdout and "J/token" in done.stdout
+    assert "FITS" in done.stdout and "J/token" in done.stdout and "predicted" in done.stdout
 
 
 def test_cli_all_profiles_lists_every_phone() -> None:
     done = run_cli("predict", "--all-profiles", "--params-b", "3", "--bits-per-weight", "4.5")
     assert done.returncode == 0, done.stderr
-    first = {line.split()[0] for line in done.stdout.splitlines()[2:]}
+    first = {line.split()[0] for line in done.stdout.splitlines()[2:-1]}
     phones = {pid for pid in available_ids() if not load_profile(pid).is_host}
     assert first == phones
     as_json = run_cli("predict", "--all-profiles", "--params-b", "3", "--bits-per-weight", "4.5", "--json")

@@ -88,7 +88,7 @@ class _RunThread(QThread):
         if self._stop_asked:
             session.stop()  # Stop was pressed while the model was being looked up
         try:
-            rate = energy_rate(session.profile, model=session.model, ctx=self.config.ctx)
+            rate = energy_rate(session.profile)
         except ProfilerError:
             rate = None
         self.sig_session.emit(

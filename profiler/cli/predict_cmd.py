@@ -11,7 +11,12 @@ from profiler.cli.table import rows_to_text
 from profiler.errors import BadInput
 from profiler.gguf_meta import ModelInfo, read_metadata
 from profiler.models import resolve
-from profiler.profiles import Profile, load_all, load_profile
+from profiler.profiles import BACKENDS, Profile, load_all, load_profile
+
+HOW = (
+    "predicted: a llama.cpp model per kernel class and core type, fitted to published phone "
+    "measurements (docs/FIDELITY.md); ± is the median error on phones the fit never saw"
+)
 
 
 def register(commands: Any) -> None:
@@ -20,7 +25,11 @@ def register(commands: Any) -> None:
     p.add_argument("--all-profiles", action="store_true", help="one row per phone profile")
     p.add_argument("--model", help="a .gguf path or a built-in name (its metadata is read, not its weights)")
     p.add_argument("--params-b", type=float, help="model size in billions of parameters (instead of --model)")
-    p.add_argument("--bits-per-weight", type=float, help="bits per stored weight: 16 f16, 8 Q8_0, ~4.5 Q4_K_M")
+    p.add_argument("--quant", help="GGUF type of a size-only model: Q4_0, Q4_K_M, Q8_0, IQ2_M, F16 ...")
+    p.add_argument("--bits-per-weight", type=float, help="bits per stored weight, if the type is unknown")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the profile's)")
+    p.add_argument("--prompt-tokens", type=int, default=predictor.DEFAULT_PROMPT_TOKENS, help="prompt length")
+    p.add_argument("--backend", choices=BACKENDS, help="cpu, gpu or npu (default: what the phone's apps use)")
     p.add_argument("--ctx", type=int, default=2048, help="context size in tokens (sizes the KV cache)")
     p.add_argument("--decode-tps", type=float, help="price energy at this decode speed instead of the predicted one")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -35,51 +44,86 @@ def _mb(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} MB"
 
 
-def _tps(value: float) -> str:
+def _tps(value: float | None) -> str:
+    if value is None:
+        return "—"
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _pm(value: float | None, error: float | None) -> str:
+    if value is None:
+        return "not predicted"
+    return f"{_tps(value)} tokens/s" + (f" ± {error:.0f} %" if error is not None else "")
+
+
+def _measured(pred: predictor.Prediction) -> list[tuple[str, str]]:
+    rows = []
+    for m in pred.measured:
+        what = f"prefill {_tps(m.prefill_tps)} (pp{m.prompt_tokens or '?'}), decode {_tps(m.decode_tps)} tokens/s"
+        rows.append(("measured", f"{what}, {m.threads or '?'} threads, on {m.device} ({m.runtime}); {m.source}"))
+    return rows
 
 
 def single_text(pred: predictor.Prediction, profile: Profile) -> str:
     m, s, e, i = pred.memory, pred.speed, pred.energy, pred.inputs
     what = i["model"] or f"{i['params'] / 1e9:g}B parameters"
-    bits = f"{i['bits_per_weight']:g} bits/weight" if i["bits_per_weight"] else ""
+    bits = i["quant"] or (f"{i['bits_per_weight']:g} bits/weight" if i["bits_per_weight"] else "")
     shape = f"{i['n_layers']} layers, {i['n_kv_heads']} KV heads × {i['head_dim_k']}"
     shape += " (estimated from the size)" if i["architecture_estimated"] else ""
-    priced = "given" if i["decode_tps_given"] else "predicted"
     rows = [
         ("model", f"{what} · {bits} · {shape}"),
         ("profile", f"{profile.name} ({profile.id})"),
-        ("verdict", f"{m.verdict.upper()}: {_mb(m.total_mb)} of a {_mb(m.budget_mb)} budget"),
+        ("verdict", f"{m.verdict.upper()}: {_mb(m.total_mb)} of a {_mb(m.budget_mb)} budget (predicted footprint)"),
         ("  weights", _mb(m.weights_mb)),
         ("  KV cache", f"{_mb(m.kv_cache_mb)} (ctx {i['ctx']}, {i['kv_bytes_per_elem']:g} bytes/element)"),
         ("  runtime", _mb(m.overhead_mb)),
-        ("prefill", f"{_tps(s.prefill_tokens_per_s)} tokens/s (compute-bound)"),
-        ("decode", f"{_tps(s.decode_tokens_per_s)} tokens/s (bandwidth-bound)"),
-        ("energy", f"{e.j_per_token:.3g} J/token at {_tps(i['decode_tokens_per_s_used'])} tokens/s ({priced})"),
-        ("battery", f"{e.battery_pct_per_1k_tokens:.3g} % per 1,000 tokens; {e.hours_continuous:.2f} h continuous"),
+        (
+            "  llama.cpp buffers",
+            f"{_mb(m.buffers_mb)} (as its load log counts them: + {_mb(m.compute_buffer_mb)} compute)",
+        ),
+        ("backend", f"{s.backend} · {s.threads} threads · {s.kernel_class} kernels"),
+        ("prefill", f"{_pm(s.prefill_tokens_per_s, s.prefill_error_pct)} (prompt of {i['prompt_tokens']})"),
+        ("decode", _pm(s.decode_tokens_per_s, s.decode_error_pct)),
     ]
-    return rows_to_text(rows) + "\n  (estimates for the phone from profiler.predict and profiler.energy)"
+    if e is not None:
+        priced = "given" if i["decode_tps_given"] else "predicted"
+        err = f" ± {e.error_pct:.0f} %" if e.error_pct is not None else ""
+        rows += [
+            (
+                "energy",
+                f"{e.j_per_token:.3g} J/token{err} at {_tps(i['decode_tokens_per_s_used'])} tokens/s ({priced}), "
+                f"{e.power_w:.1f} W",
+            ),
+            ("battery", f"{e.battery_pct_per_1k_tokens:.3g} % per 1,000 tokens; {e.hours_continuous:.2f} h continuous"),
+        ]
+    rows += _measured(pred)
+    notes = [n for n in (s.note, s.basis, e.basis if e else "") if n]
+    text = rows_to_text(rows)
+    return text + "".join(f"\n  note: {n}" for n in notes) + f"\n  ({HOW})"
 
 
 def table_text(preds: list[tuple[Profile, predictor.Prediction]]) -> str:
     head = (
-        f"{'profile':18} {'verdict':7} {'total MB':>9} {'budget MB':>9} {'decode t/s':>10} "
-        f"{'prefill t/s':>11} {'J/token':>8} {'%/1k tok':>8}"
+        f"{'profile':18} {'verdict':7} {'total MB':>9} {'budget MB':>9} {'backend':>7} {'decode t/s':>12} "
+        f"{'prefill t/s':>13} {'J/token':>8} {'%/1k tok':>8}"
     )
     lines = []
     if preds:
         i = preds[0][1].inputs
         what = i["model"] or f"{i['params'] / 1e9:g}B parameters"
-        bits = f" · {i['bits_per_weight']:g} bits/weight" if i["bits_per_weight"] else ""
-        lines.append(f"{what}{bits} · ctx {i['ctx']} (phone estimates; the host profile is left out)")
+        bits = f" · {i['quant'] or i['bits_per_weight']}" if (i["quant"] or i["bits_per_weight"]) else ""
+        lines.append(f"{what}{bits} · ctx {i['ctx']} (predicted for each phone; the host profile is left out)")
     lines.append(head)
     for profile, p in preds:
         m, s, e = p.memory, p.speed, p.energy
         budget = "—" if m.budget_mb is None else f"{m.budget_mb:,.0f}"
-        lines.append(
-            f"{profile.id:18} {m.verdict:7} {m.total_mb:>9,.0f} {budget:>9} {_tps(s.decode_tokens_per_s):>10} "
-            f"{_tps(s.prefill_tokens_per_s):>11} {e.j_per_token:>8.3g} {e.battery_pct_per_1k_tokens:>8.3g}"
-        )
+        dec = _tps(s.decode_tokens_per_s) + (f"±{s.decode_error_pct:.0f}%" if s.decode_error_pct is not None else "")
+        pre = _tps(s.prefill_tokens_per_s) + (f"±{s.prefill_error_pct:.0f}%" if s.prefill_error_pct is not None else "")
+        jpt = f"{e.j_per_token:>8.3g}" if e else f"{'—':>8}"
+        pct = f"{e.battery_pct_per_1k_tokens:>8.3g}" if e else f"{'—':>8}"
+        head_cells = f"{profile.id:18} {m.verdict:7} {m.total_mb:>9,.0f} {budget:>9} {s.backend:>7}"
+        lines.append(f"{head_cells} {dec:>12} {pre:>13} {jpt} {pct}")
+    lines.append(f"({HOW})")
     return "\n".join(lines)
 
 
@@ -91,12 +135,21 @@ def main(args: argparse.Namespace) -> int:
         "model": model,
         "params_b": args.params_b,
         "bits_per_weight": args.bits_per_weight,
+        "quant": args.quant,
         "ctx": args.ctx,
+        "threads": args.threads,
+        "prompt_tokens": args.prompt_tokens,
+        "backend": args.backend,
         "decode_tps": args.decode_tps,
     }
     if args.all_profiles:
         phones = sorted((p for p in load_all() if not p.is_host), key=lambda p: (p.platform, p.id))
-        preds = [(p, predictor.predict(p, **options)) for p in phones]
+        preds = []
+        for p in phones:
+            phone_options = options | {"threads": min(args.threads, p.cores or args.threads) if args.threads else None}
+            if args.backend and args.backend not in p.backends:
+                phone_options["backend"] = None
+            preds.append((p, predictor.predict(p, **phone_options)))
         if args.json:
             print(json.dumps([p.to_dict() for _, p in preds], indent=2))
         else:

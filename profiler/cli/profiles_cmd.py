@@ -28,7 +28,7 @@ def list_main(args: argparse.Namespace) -> int:
         f"{'BW GB/s':>8} {'battery':>8}"
     )
     for p in sorted(load_all(), key=lambda x: (x.is_host, x.platform, x.id)):
-        bw = "—" if p.effective_bandwidth_gbs is None else f"{p.effective_bandwidth_gbs:.0f}"
+        bw = "—" if p.memory_bandwidth_gbs is None else f"{p.memory_bandwidth_gbs:.0f}"
         wh = "—" if p.battery_wh is None else f"{p.battery_wh:.1f} Wh"
         print(
             f"{p.id:18} {p.name[:28]:28} {p.year or '':>4} {p.soc[:24]:24} {_mb(p.dram_mb):>8} "
@@ -46,7 +46,7 @@ def show_text(profile: Profile) -> str:
         if value in (None, "", ()):
             continue
         if f.name == "cpu_clusters":
-            value = " + ".join(f"{c.count}× {c.kind} @ {c.max_ghz:g} GHz" for c in value)
+            value = " + ".join(f"{c.count}× {c.core or c.kind} @ {c.max_ghz:g} GHz" for c in value)
         lines.append(f"  {f.name:32} {value}")
         source = profile.sources.get(f.name)
         if source:

@@ -1,0 +1,134 @@
+"""Quantization types and the kernel classes that run them.
+
+llama.cpp multiplies each quantization type with its own kernel, and on ARM some
+types are repacked at load into interleaved int8 layouts (Q4_0, IQ4_NL, Q8_0: the
+``CPU_REPACK`` buffer in the load log) that the ``i8mm`` and ``dotprod``
+instructions run much faster than the K-quant and I-quant kernels. So speed
+follows the kernel class, not the bits per weight: on a Galaxy S23 a Q8_0 model
+decodes faster per parameter than its Q5_K_M (profiles/measurements/pocketpal.csv).
+
+A class groups the file types that share a kernel. ``NOMINAL_BPW`` is the bits per
+weight of a whole file of that type, for a size-only prediction (``--quant``):
+llama.cpp's tools/quantize/README.md measured them on Llama-3.1-8B; types missing
+there use the block size of their main tensor type (gguf's GGML_QUANT_SIZES:
+Q4_0 18 bytes per 32 weights = 4.5 bits, and so on).
+"""
+
+from __future__ import annotations
+
+from profiler.errors import BadInput
+
+CLASSES: dict[str, str] = {
+    "Q4_0": "q4_0",
+    "Q4_0_4_4": "q4_0",
+    "Q4_0_4_8": "q4_0",
+    "Q4_0_8_8": "q4_0",
+    "IQ4_NL": "q4_0",
+    "Q8_0": "q8_0",
+    "Q4_1": "q4_1",
+    "Q5_0": "q5_0",
+    "Q5_1": "q5_0",
+    "Q2_K": "q2_k",
+    "Q2_K_S": "q2_k",
+    "Q3_K_S": "q3_k",
+    "Q3_K_M": "q3_k",
+    "Q3_K_L": "q3_k",
+    "Q4_K_S": "q4_k",
+    "Q4_K_M": "q4_k",
+    "Q5_K_S": "q5_k",
+    "Q5_K_M": "q5_k",
+    "Q6_K": "q6_k",
+    "IQ1_S": "iq1",
+    "IQ1_M": "iq1",
+    "IQ2_XXS": "iq2",
+    "IQ2_XS": "iq2",
+    "IQ2_S": "iq2",
+    "IQ2_M": "iq2",
+    "IQ3_XXS": "iq3",
+    "IQ3_XS": "iq3",
+    "IQ3_S": "iq3",
+    "IQ3_M": "iq3",
+    "IQ4_XS": "iq4_xs",
+    "TQ1_0": "tq",
+    "TQ2_0": "tq",
+    "F16": "f16",
+    "BF16": "f16",
+    "ALL_F32": "f32",
+    "F32": "f32",
+}
+
+# Whole-file bits per weight (llama.cpp tools/quantize/README.md, Llama-3.1-8B table),
+# else the main tensor type's block size (gguf GGML_QUANT_SIZES).
+NOMINAL_BPW: dict[str, float] = {
+    "IQ1_S": 2.0042,
+    "IQ1_M": 2.1460,
+    "IQ2_XXS": 2.3824,
+    "IQ2_XS": 2.5882,
+    "IQ2_S": 2.7403,
+    "IQ2_M": 2.9294,
+    "IQ3_XXS": 3.2548,
+    "IQ3_XS": 3.4977,
+    "IQ3_S": 3.6606,
+    "IQ3_M": 3.7628,
+    "IQ4_XS": 4.4597,
+    "IQ4_NL": 4.6818,
+    "Q2_K_S": 2.9697,
+    "Q2_K": 3.1593,
+    "Q3_K_S": 3.6429,
+    "Q3_K_M": 3.9960,
+    "Q3_K_L": 4.2979,
+    "Q4_K_S": 4.6672,
+    "Q4_K_M": 4.8944,
+    "Q5_K_S": 5.5704,
+    "Q5_K_M": 5.7036,
+    "Q6_K": 6.5633,
+    "Q8_0": 8.5008,
+    "F16": 16.0005,
+    "BF16": 16.0005,
+    "F32": 32.0,
+    "ALL_F32": 32.0,
+    "Q4_0": 4.5,
+    "Q4_0_4_4": 4.5,
+    "Q4_0_4_8": 4.5,
+    "Q4_0_8_8": 4.5,
+    "Q4_1": 5.0,
+    "Q5_0": 5.5,
+    "Q5_1": 6.0,
+    "TQ1_0": 1.6875,
+    "TQ2_0": 2.0625,
+}
+
+# Kernel classes that llama.cpp repacks into int8 layouts on ARM (``CPU_REPACK``).
+REPACKED = frozenset({"q4_0", "q8_0"})
+
+
+def normalize(quant: str) -> str:
+    """``q4_k_m`` / ``MOSTLY_Q4_K_M`` / ``Q4_K_M`` → ``Q4_K_M``."""
+    return quant.strip().upper().removeprefix("MOSTLY_")
+
+
+def class_of(quant: str) -> str | None:
+    """The kernel class of a GGUF file type, or None for a type llama.cpp does not run as one."""
+    return CLASSES.get(normalize(quant))
+
+
+def nominal_bpw(quant: str) -> float:
+    name = normalize(quant)
+    if name not in NOMINAL_BPW:
+        known = ", ".join(sorted(n for n in NOMINAL_BPW if "_0_" not in n and n != "ALL_F32"))
+        raise BadInput(f"--quant {quant!r} is not a GGUF type name (known: {known})")
+    return NOMINAL_BPW[name]
+
+
+def tier(features: tuple[str, ...] | frozenset[str]) -> str:
+    """The instruction tier a core runs llama.cpp's int8 kernels with."""
+    f = set(features)
+    if "i8mm" in f:
+        return "i8mm"
+    if "dotprod" in f:
+        return "dotprod"
+    if "avx512" in f or "avx512_vnni" in f:
+        return "avx512"
+    if "avx2" in f:
+        return "avx2"
+    return "neon"

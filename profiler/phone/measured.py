@@ -1,0 +1,92 @@
+"""Published measurements of the same phone, model and quantization, to show beside a prediction.
+
+A profile matches a dataset row when both name the same SoC and the row's device, without
+its parenthesis, is the profile's name; a model matches by its dataset id, derived from the
+GGUF's ``general.name`` ("Qwen2.5 1.5B Instruct" → ``qwen2.5-1.5b``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from profiler.errors import BadInput
+from profiler.gguf_meta import ModelInfo
+from profiler.phone import dataset, kernels
+from profiler.profiles import Profile
+
+_SUFFIXES = ("-instruct", "-it", "-chat", "-base")
+
+
+@dataclass(frozen=True)
+class Match:
+    device: str
+    backend: str
+    backend_detail: str
+    runtime: str
+    quant: str
+    threads: int | None
+    prompt_tokens: int | None
+    prefill_tps: float | None
+    decode_tps: float | None
+    memory_mb: float | None
+    memory_kind: str
+    trust: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        return f"measured on {self.device} ({self.runtime}, {self.backend_detail}), {self.source}"
+
+
+def model_id_for(model: ModelInfo) -> str:
+    """The dataset's id for a model, from its name ("SmolLM2 135M Instruct" → smollm2-135m)."""
+    name = re.sub(r"[\s_]+", "-", model.name.strip().lower())
+    for suffix in _SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _device(name: str) -> str:
+    return re.sub(r"\s*\(.*?\)\s*", " ", name).strip().casefold()
+
+
+@functools.cache
+def _rows() -> tuple[dataset.Measurement, ...]:
+    try:
+        return tuple(dataset.load())
+    except BadInput:
+        return ()
+
+
+def find(profile: Profile, model: ModelInfo | None, quant: str | None, backend: str) -> tuple[Match, ...]:
+    """Rows of the dataset measured on this phone, with this model and quantization, on this backend."""
+    if model is None or not quant or not profile.soc_id:
+        return ()
+    wanted_model, wanted_quant = model_id_for(model), kernels.normalize(quant)
+    out = []
+    for row in _rows():
+        same_phone = row.soc_id == profile.soc_id and _device(row.device) == profile.name.casefold()
+        if not same_phone or row.model_id != wanted_model or row.backend != backend:
+            continue
+        if kernels.normalize(row.quant) != wanted_quant:
+            continue
+        out.append(
+            Match(
+                device=row.device,
+                backend=row.backend,
+                backend_detail=row.backend_detail,
+                runtime=row.runtime + (f" {row.runtime_version}" if row.runtime_version else ""),
+                quant=row.quant,
+                threads=row.threads,
+                prompt_tokens=row.prompt_tokens,
+                prefill_tps=row.prefill_tps,
+                decode_tps=row.decode_tps,
+                memory_mb=row.memory_mb,
+                memory_kind=row.memory_kind,
+                trust=row.trust,
+                source=row.source,
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,117 @@
+"""What the formulas need to know about a model: its size and its shape.
+
+From a GGUF file (:class:`profiler.gguf_meta.ModelInfo`), from the dataset's
+``models.csv`` (:class:`profiler.phone.specs.ModelSpec`), or, with a size alone,
+estimated: the shape then follows the Llama 3 family (8B: 32 layers, d_model 4096,
+8 KV heads, head dim 128, vocab 128,256; 1B: 16 layers, d_model 2048, head dim 64),
+depth and width growing as the cube root of the parameter count,
+n_layers = round(32 × (P / 8e9)^(1/3)), d_model = 4096 × (P / 8e9)^(1/3), 8 KV heads,
+head dim 128 (64 below 2B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profiler.gguf_meta import ModelInfo
+from profiler.phone.specs import ModelSpec
+
+LLAMA3_VOCAB = 128_256
+
+
+@dataclass(frozen=True)
+class Shape:
+    params: float
+    weight_bytes: float
+    n_layers: int
+    n_kv_heads: int
+    head_dim_k: int
+    head_dim_v: int
+    vocab_size: int
+    embedding_length: int
+    estimated: bool  # True when any field came from the scaling rule
+    n_heads: int = 0
+    lookup_params: float = 0.0  # weights only looked up, never multiplied (untied input embeddings)
+
+    @property
+    def params_matmul(self) -> float:
+        """Weights multiplied for every token."""
+        return max(self.params - self.lookup_params, 0.1 * self.params)
+
+    @property
+    def bytes_multiplied(self) -> float:
+        """Weight bytes streamed for every token (lookup tables are read a row at a time)."""
+        return self.weight_bytes * self.params_matmul / self.params
+
+    @property
+    def attention_width(self) -> int:
+        return (self.n_heads or self.n_kv_heads) * self.head_dim_k
+
+
+def estimated_shape(params: float, bits_per_weight: float) -> Shape:
+    """A Llama-3-like shape for ``params`` parameters (see the module docstring)."""
+    scale = (params / 8e9) ** (1 / 3)
+    head_dim = 128 if params >= 2e9 else 64
+    d_model = max(head_dim, round(4096 * scale))
+    return Shape(
+        params=params,
+        weight_bytes=params * bits_per_weight / 8,
+        n_layers=max(1, round(32 * scale)),
+        n_kv_heads=8,
+        head_dim_k=head_dim,
+        head_dim_v=head_dim,
+        vocab_size=LLAMA3_VOCAB,
+        embedding_length=d_model,
+        estimated=True,
+        n_heads=max(1, d_model // head_dim),
+        lookup_params=0.0,  # Llama 3.2 1B/3B tie their embeddings; 8B does not (then ~7 % more work here)
+    )
+
+
+def model_shape(model: ModelInfo, bits_per_weight: float | None = None) -> Shape:
+    """The shape from GGUF metadata; missing fields are filled from the scaling rule."""
+    guess = estimated_shape(float(model.parameters), bits_per_weight or model.bits_per_weight or 16.0)
+    weight_bytes = model.parameters * bits_per_weight / 8 if bits_per_weight else float(model.tensor_bytes)
+    fields = (model.n_layers, model.n_kv_heads, model.head_dim_k, model.vocab_size, model.embedding_length)
+    return Shape(
+        params=float(model.parameters),
+        weight_bytes=weight_bytes,
+        n_layers=model.n_layers or guess.n_layers,
+        n_kv_heads=model.n_kv_heads or guess.n_kv_heads,
+        head_dim_k=model.head_dim_k or guess.head_dim_k,
+        head_dim_v=model.head_dim_v or model.head_dim_k or guess.head_dim_v,
+        vocab_size=model.vocab_size or guess.vocab_size,
+        embedding_length=model.embedding_length or guess.embedding_length,
+        estimated=any(f is None for f in fields),
+        n_heads=model.n_heads or guess.n_heads,
+        lookup_params=float(model.lookup_params),
+    )
+
+
+def spec_shape(spec: ModelSpec, weight_bytes: float | None, bits_per_weight: float) -> Shape:
+    """The shape of a dataset model (models.csv), its weights from the run's load log or its type."""
+    params = (spec.params_b or 0.0) * 1e9
+    guess = estimated_shape(params, bits_per_weight)
+    d_model = spec.d_model or guess.embedding_length
+    vocab = spec.vocab or guess.vocab_size
+    lookup = spec.lookup_params_b * 1e9 if spec.lookup_params_b else 0.0
+    if not lookup and spec.tied_embeddings is False:
+        lookup = float(vocab * d_model)
+    head_dim = spec.head_dim or (d_model // spec.n_heads if spec.n_heads else guess.head_dim_k)
+    return Shape(
+        params=params,
+        weight_bytes=weight_bytes if weight_bytes else params * bits_per_weight / 8,
+        n_layers=spec.n_layers or guess.n_layers,
+        n_kv_heads=spec.n_kv_heads or spec.n_heads or guess.n_kv_heads,
+        head_dim_k=head_dim,
+        head_dim_v=head_dim,
+        vocab_size=vocab,
+        embedding_length=d_model,
+        estimated=not (spec.n_layers and spec.d_model and spec.vocab),
+        n_heads=spec.n_heads or guess.n_heads,
+        lookup_params=lookup,
+    )
+
+
+def kv_bytes_per_position(shape: Shape, kv_bytes_per_elem: float = 2.0) -> float:
+    return shape.n_layers * shape.n_kv_heads * (shape.head_dim_k + shape.head_dim_v) * kv_bytes_per_elem
