@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench fit fidelity clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -21,8 +21,8 @@ run: setup
 	$(BIN)/pocketprof gui --headless-fallback --model smollm2-135m --profile iphone-16
 
 lint: setup
-	$(BIN)/ruff check profiler ui tests benchmarks
-	$(BIN)/ruff format --check profiler ui tests benchmarks
+	$(BIN)/ruff check profiler ui tests benchmarks scripts
+	$(BIN)/ruff format --check profiler ui tests benchmarks scripts
 	$(BIN)/lint-imports
 
 test: lint
@@ -30,6 +30,14 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/bench_overhead.py
+
+# Refit the phone model to profiles/measurements/ (writes profiler/data/fit.json).
+fit: setup
+	$(BIN)/python scripts/fit_phone_model.py
+
+# Every fidelity score of the phone model, and its plots in docs/.
+fidelity: setup
+	$(BIN)/python benchmarks/bench_fidelity.py --plots docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -69,12 +69,29 @@ def _fmt(value: float | None, fmt: str, unit: str) -> str:
     return "—" if value is None else f"{value:{fmt}}{unit}"
 
 
+def _estimate(energy: Mapping[str, Any], measured_speed: bool) -> str:
+    """How far an energy figure is from a measurement: always an estimate, with its error."""
+    if not energy:
+        return ""
+    error = energy.get("error_pct")
+    what = "estimate" + (f" ±{error:.0f} %" if error is not None else "")
+    return f" ({what}{'' if measured_speed else ', at the predicted speed'})"
+
+
+def speed_phrase(speed: Any) -> str:
+    """'~104 tok/s ±15 % (predicted, cpu)' for a SpeedEstimate, or why there is none."""
+    if speed.decode_tokens_per_s is None:
+        return f"decode on the {speed.backend} not predicted"
+    error = f" ±{speed.decode_error_pct:.0f} %" if speed.decode_error_pct is not None else ""
+    return f"~{speed.decode_tokens_per_s:,.0f} tok/s{error} (predicted, {speed.backend})"
+
+
 def summary_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The summary card: TTFT, prefill and decode speed, p95 latency, peak footprint, energy."""
     s = report.get("summary", {})
     energy = report.get("energy") or {}
-    # without a measured decode speed (a run killed or failed early) the energy is the predictor's
-    guess = " (predicted)" if energy and s.get("decode_tokens_per_s") is None else ""
+    # energy is the phone's estimate; without a decode speed (a run killed early) it is at the predicted speed
+    guess = _estimate(energy, s.get("decode_tokens_per_s") is not None)
     items = [
         ("TTFT", _fmt(s.get("ttft_s"), ".2f", " s")),
         ("prefill", _fmt(s.get("prefill_tokens_per_s"), ",.1f", " tok/s")),
@@ -132,3 +149,38 @@ def profile_line(profile: Mapping[str, Any]) -> str:
         f"{profile['battery_wh']:.1f} Wh battery" if profile.get("battery_wh") else "",
     ]
     return " · ".join(p for p in parts if p)
+
+
+def prediction_items(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Rows that say what the predictor expects of this phone, how sure it is, and what was measured."""
+    if not prediction:
+        return []
+    speed, memory = prediction.get("speed") or {}, prediction.get("memory") or {}
+
+    def rate(value: float | None, error: float | None) -> str:
+        if value is None:
+            return "not predicted"
+        return f"{value:,.1f} tok/s" + (f" ±{error:.0f} %" if error is not None else "")
+
+    rows = [
+        (
+            "backend",
+            f"{speed.get('backend', '?')} · {speed.get('threads', '?')} threads · "
+            f"{speed.get('kernel_class', '?')} kernels",
+        ),
+        ("predicted decode", rate(speed.get("decode_tokens_per_s"), speed.get("decode_error_pct"))),
+        ("predicted prefill", rate(speed.get("prefill_tokens_per_s"), speed.get("prefill_error_pct"))),
+        ("predicted footprint", f"{memory.get('total_mb', 0):,.0f} MB ({memory.get('verdict', '?')})"),
+        ("basis", speed.get("basis") or "—"),
+    ]
+    if speed.get("note"):
+        rows.append(("note", speed["note"]))
+    for m in prediction.get("measured") or ():
+        rows.append(
+            (
+                f"measured on {m.get('device')}",
+                f"decode {m.get('decode_tps') or 0:,.1f} tok/s, prefill {m.get('prefill_tps') or 0:,.1f} tok/s "
+                f"({m.get('runtime')}, {m.get('backend_detail')}); {m.get('source')}",
+            )
+        )
+    return rows

@@ -52,6 +52,7 @@ class ModelInfo:
     has_chat_template: bool
     gguf_version: int
     lookup_params: int = 0  # weights only looked up per token: untied input embeddings, per-layer embeddings
+    kv_layers: int | None = None  # layers with a KV cache, where some have none (hybrid models)
 
     @property
     def parameters_b(self) -> float:
@@ -274,11 +275,26 @@ def _info(
         context_length=_int(meta.get(f"{arch}.context_length")),
         embedding_length=embedding,
         n_heads=n_heads,
-        n_kv_heads=_int(meta.get(f"{arch}.attention.head_count_kv")) or n_heads,
+        n_kv_heads=_most(meta.get(f"{arch}.attention.head_count_kv")) or n_heads,
         head_dim_k=head_k,
         head_dim_v=_int(meta.get(f"{arch}.attention.value_length")) or head_k,
         vocab_size=vocab,
         has_chat_template=isinstance(meta.get("tokenizer.chat_template"), str),
         gguf_version=version,
         lookup_params=lookup_params,
+        kv_layers=_kv_layers(meta.get(f"{arch}.attention.head_count_kv")),
     )
+
+
+def _most(value: Any) -> int | None:
+    """A per-layer list's largest entry (hybrid models have 0 for layers without attention), else the value."""
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return max(value)
+    return _int(value)
+
+
+def _kv_layers(value: Any) -> int | None:
+    """Hybrid models list KV heads per layer, 0 for layers without attention (LFM2): count the others."""
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value) and 0 in value:
+        return sum(1 for v in value if v)
+    return None

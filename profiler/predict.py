@@ -175,7 +175,7 @@ def _shape_from(
     if params_b is None:
         raise BadInput("give a model (--model) or a size (--params-b with --quant or --bits-per-weight)")
     if quant is not None:
-        return estimated_shape(params_b * 1e9, kernels.nominal_bpw(quant)), quant
+        return estimated_shape(params_b * 1e9, kernels.nominal_bpw(quant), quant), quant
     if bits_per_weight is None:
         raise BadInput("--params-b needs --quant (a GGUF type such as Q4_K_M) or --bits-per-weight")
     return estimated_shape(params_b * 1e9, bits_per_weight), None

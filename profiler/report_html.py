@@ -122,6 +122,10 @@ def _charts(reports: Sequence[Mapping[str, Any]], labels: Sequence[str] | None, 
     )
 
 
+def _pm(error: float | None) -> str:
+    return f" ±{error:.0f} %" if error is not None else ""
+
+
 def run_html(report: Mapping[str, Any], *, embed: Embed | None = None) -> str:
     model, profile = report.get("model", {}), report.get("profile", {})
     title = f"pocketprof · {model.get('name', '?')} on {profile.get('name', '?')}"
@@ -134,7 +138,8 @@ def run_html(report: Mapping[str, Any], *, embed: Embed | None = None) -> str:
         ("speed", describe.speed_line(report) or "—"),
         (
             "phone energy",
-            f"{energy.get('j_total', 0):.2f} J ({energy.get('battery_pct', 0):.4f} % of the battery)"
+            f"{energy.get('j_total', 0):.2f} J ({energy.get('battery_pct', 0):.4f} % of the battery; "
+            f"an estimate{_pm(energy.get('error_pct'))}: {energy.get('basis', 'the phone power model')})"
             if energy
             else "none (host profile)",
         ),
@@ -153,6 +158,11 @@ def run_html(report: Mapping[str, Any], *, embed: Embed | None = None) -> str:
         _charts([report], None, embed),
         "<h2>Run</h2>",
         _rows(extra),
+        *(
+            ["<h2>What the predictor expected of this phone</h2>", _rows(describe.prediction_items(prediction))]
+            if (prediction := report.get("prediction"))
+            else []
+        ),
         "<h2>Model</h2>",
         _model(model),
         "<h2>Phone profile</h2>",

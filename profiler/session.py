@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -48,6 +49,17 @@ class Event:
 
 def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _poke(address: Any) -> None:
+    """Connect to a listener and hang up, so that a thread blocked in its accept() returns."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(address)
+    except OSError:
+        pass
 
 
 def _exited(proc: Popen[bytes]) -> bool:
@@ -99,6 +111,7 @@ class Session:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.pid: int | None = None
+        self._prediction: Any = None
 
     # -- control -------------------------------------------------------------------
     def stop(self) -> None:
@@ -129,6 +142,9 @@ class Session:
     def run(self) -> RunRecord:
         record = self.record
         record.started_at = datetime.now(UTC).isoformat(timespec="seconds")  # built early (a sweep), run later
+        prediction = self.phone_prediction()
+        if prediction is not None:
+            record.extra["prediction"] = prediction.to_dict()
         self._emulate()
         t0 = time.monotonic()
         enforcement = limits.prepare(self.plan)
@@ -181,16 +197,25 @@ class Session:
             self._emit("finished", record)
         return record
 
-    def phone_target_tps(self) -> float | None:
-        """The decode speed this run emulates: the phone's predicted one; None for the host or a set factor."""
+    def phone_prediction(self) -> Any:
+        """What the predictor says of this model on this phone (None for the host or a bad profile)."""
         from profiler import predict
 
+        if self.profile.is_host:
+            return None
+        if self._prediction is None:
+            try:
+                self._prediction = predict.predict(self.profile, model=self.model, ctx=self.config.ctx)
+            except ProfilerError:
+                return None
+        return self._prediction
+
+    def phone_target_tps(self) -> float | None:
+        """The decode speed this run emulates: the phone's predicted one; None for the host or a set factor."""
         if self.config.speed_factor is not None or self.profile.is_host:
             return None
-        try:
-            return predict.predict(self.profile, model=self.model, ctx=self.config.ctx).speed.decode_tokens_per_s
-        except ProfilerError:
-            return None
+        prediction = self.phone_prediction()
+        return prediction.speed.decode_tokens_per_s if prediction is not None else None
 
     def _emulate(self) -> None:
         """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one.
@@ -206,7 +231,10 @@ class Session:
         if target is None:
             return
         host = self._host_tps()
+        speed = self.phone_prediction().speed
         emulation: dict[str, Any] = {
+            "target_backend": speed.backend,
+            "target_decode_error_pct": speed.decode_error_pct,
             "target_decode_tokens_per_s": round(target, 2),
             "host_decode_tokens_per_s": round(host, 2) if host else None,
             "speed_factor": 1.0,
@@ -247,11 +275,13 @@ class Session:
             else {"j_total": None, "reason": source}
         )
         try:
+            # a host slower than the phone did not decode at the phone's speed: price the predicted one
+            lagged = (record.extra.get("emulation") or {}).get("host_slower_than_target")
             record.extra["energy"] = energy.run_energy(
                 self.profile,
                 model=self.model,
                 generated_tokens=len(record.tokens),
-                decode_tps=record.summary.decode_tokens_per_s,
+                decode_tps=None if lagged else record.summary.decode_tokens_per_s,
                 ctx=self.config.ctx,
             )
         except ProfilerError as exc:
@@ -292,9 +322,13 @@ class Session:
                 break
         if box:
             return box[0]
-        listener.close()  # unblocks accept()
+        if thread.is_alive():  # closing a listening socket does not always wake a blocked accept(): poke it
+            _poke(listener.address)
+        listener.close()
         thread.join(1.0)
-        return box[0] if box else None
+        for conn in box:  # our own wake-up call, or a child that connected too late
+            conn.close()
+        return None
 
     def _child_config(self) -> dict[str, Any]:
         c = self.config

@@ -39,16 +39,16 @@ def test_outcome_and_summary_items():
         "status": "completed",
         "stop_reason": "length",
         "summary": {"generated_tokens": 12, "prompt_tokens": 9, "ttft_s": 0.25, "decode_tokens_per_s": 40.0},
-        "energy": {"j_per_token": 0.1234, "battery_pct_per_1k_tokens": 0.25},
+        "energy": {"j_per_token": 0.1234, "battery_pct_per_1k_tokens": 0.25, "error_pct": 11.0},
     }
     assert describe.outcome(report) == "Completed: 12 tokens (length)"
     items = dict(describe.summary_items(report))
     assert items["TTFT"] == "0.25 s"
     assert items["decode"] == "40.0 tok/s"
-    assert items["J/token"] == "0.123 J"
+    assert items["J/token"] == "0.123 J (estimate ±11 %)"  # energy is never measured on the phone
     assert items["prefill"] == "—"
     early = dict(report, summary={"generated_tokens": 0}, status="killed")
-    assert dict(describe.summary_items(early))["J/token"] == "0.123 J (predicted)"
+    assert dict(describe.summary_items(early))["J/token"] == "0.123 J (estimate ±11 %, at the predicted speed)"
     assert describe.outcome({"status": "error", "error": "boom"}) == "Failed: boom"
     kill = {"reason": "memory_budget", "at_s": 0.3, "footprint_mb": 175.2, "limit_mb": 150, "tokens_before_kill": 0}
     killed = {"status": "killed", "kill": kill, "loaded_at_s": None}

@@ -12,6 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
 from profiler import describe, history
+from profiler.phone import HOW_PREDICTIONS_WORK
 from ui.main_window import REFUSED, MainWindow, settings_store
 
 pytestmark = pytest.mark.model
@@ -50,6 +51,9 @@ def test_a_real_run_from_the_window_fills_charts_output_summary_and_history(qtbo
     assert window.windowTitle().startswith("pocketprof")
     choose(window, profile="iphone-16", max_tokens=24)
     assert window.sidebar.fit_badge.property("verdict") == "fits"
+    badge = window.sidebar.fit_badge
+    assert "predicted" in badge.text() and "tok/s ±" in badge.text()  # a prediction says so, with its error
+    assert badge.toolTip() == HOW_PREDICTIONS_WORK
     qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)
     # live: the charts get data while the child is still generating
     charted = lambda: window.charts.point_counts["latency"] >= 2 or not window.controller.running  # noqa: E731
@@ -64,7 +68,7 @@ def test_a_real_run_from_the_window_fills_charts_output_summary_and_history(qtbo
     assert counts["footprint"] >= 0.5 * len(report["samples"])
     assert report["output_text"] in window.output.toPlainText()
     assert window.summary.values["decode"].text().endswith("tok/s")
-    assert window.summary.values["J/token"].text().endswith(" J")
+    assert " J (estimate ±" in window.summary.values["J/token"].text()
     assert window.banner.kind == "completed"
     assert "budget 3,328 MB by watchdog" in window.limits_label.text()
     assert "iPhone 16" in window.windowTitle()

@@ -27,6 +27,7 @@ from profiler import describe, exports, history, paths
 from profiler.config import RunConfig
 from profiler.energy import rate_from_report
 from profiler.errors import ProfilerError
+from profiler.phone import HOW_PREDICTIONS_WORK
 from profiler.record import RunRecord, Token
 from ui.charts import Charts
 from ui.compare_view import CompareWindow
@@ -162,8 +163,16 @@ class MainWindow(QMainWindow):
         ladder_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
         ladder_action.triggered.connect(self.open_ladder)
         run_menu.addAction(ladder_action)
+        help_menu = menu.addMenu("&Help")
+        self.about_predictions = QAction("How &predictions are made…", self)
+        self.about_predictions.triggered.connect(self.show_how_predictions_work)
+        help_menu.addAction(self.about_predictions)
         self.addAction(self.run_action)
         self.addAction(self.stop_action)
+
+    @Slot()
+    def show_how_predictions_work(self) -> None:
+        QMessageBox.information(self, "How predictions are made", HOW_PREDICTIONS_WORK)
 
     def _connect(self) -> None:
         c = self.controller

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from profiler import describe, gguf_meta, models, predict
 from profiler.config import RunConfig
 from profiler.errors import ProfilerError
+from profiler.phone import HOW_PREDICTIONS_WORK
 from profiler.profiles import DEFAULT_PROFILE, Profile, load_all
 
 RECENT_LIMIT = 8
@@ -249,9 +250,12 @@ class Sidebar(QWidget):
         verdict = predict.verdict(total, budget)
         word, fg, bg = BADGES[verdict]
         detail = f"predicted {total:,.0f} MB of {budget:,.0f} MB budget" if budget else f"predicted {total:,.0f} MB"
-        detail += f" (weights {weights:,.0f}) · ~{estimate.speed.decode_tokens_per_s:,.0f} tok/s"
+        detail += f" (weights {weights:,.0f}) · {describe.speed_phrase(estimate.speed)}"
+        for row in estimate.measured[:1]:
+            detail += f" · measured on {row.device}: {row.decode_tps or 0:,.1f} tok/s decode ({row.runtime})"
         self._badge(word, detail, fg, bg)
         self.fit_badge.setProperty("verdict", verdict)
+        self.fit_badge.setToolTip(HOW_PREDICTIONS_WORK)
 
     def _badge(self, word: str, detail: str, fg: str, bg: str) -> None:
         self.fit_badge.setProperty("verdict", word or None)

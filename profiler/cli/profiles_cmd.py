@@ -6,6 +6,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
+from profiler import paths
 from profiler.profiles import Profile, load_all, load_profile
 
 
@@ -34,6 +35,7 @@ def list_main(args: argparse.Namespace) -> int:
             f"{p.id:18} {p.name[:28]:28} {p.year or '':>4} {p.soc[:24]:24} {_mb(p.dram_mb):>8} "
             f"{_mb(p.app_memory_budget_mb):>8} {p.cores or '—':>5} {bw:>8} {wh:>8}"
         )
+    print(f"\nyour own: put phone.toml files in {paths.user_profiles_dir()} (fields: profiles/README.md)")
     return 0
 
 

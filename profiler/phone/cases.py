@@ -74,7 +74,7 @@ def row_shape(row: Measurement, models: dict[str, specs.ModelSpec]) -> Shape | N
         spec = specs.ModelSpec(**{**spec.__dict__, "params_b": row.params_b})
     bpw = kernels.NOMINAL_BPW.get(kernels.normalize(row.quant), 4.5)
     weights = row.weights_mib * MIB if row.weights_mib else None
-    return spec_shape(spec, weights, bpw)
+    return spec_shape(spec, weights, bpw, row.quant if kernels.class_of(row.quant) else None)
 
 
 def row_case(

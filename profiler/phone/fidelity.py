@@ -209,9 +209,8 @@ def predicted_buffers_mib(row: dataset.Measurement, inp: Inputs, *, from_file: b
     else:
         if bpw is None:
             return None
-        weights = shape.params * bpw / 8 / MIB
-    kv_layers = spec.kv_layers or shape.n_layers
-    kv = kv_bytes_per_position(shape) * kv_layers / shape.n_layers * row.ctx / MIB
+        weights = kernels.file_bytes(shape.params, row.quant, shape.vocab_size * shape.embedding_length) / MIB
+    kv = kv_bytes_per_position(shape) * row.ctx / MIB
     compute = shape.vocab_size * 512 * 4 / MIB
     return weights + kv + compute
 
@@ -279,6 +278,9 @@ def build(folder: Path | None = None) -> tuple[dict[str, Any], Scores]:
     memory_part(inp, scores)
     constants = cpu_model.constants_from_dict(cpu["constants"])
     pw = power_part(inp, scores, constants)
+    for phase in fit.PHASES:  # held-out phones are left-out devices too: the across-device score with them
+        both = dict(scores.by_device[f"cpu {phase} lodo"]) | dict(scores.by_device[f"cpu {phase} holdout"])
+        scores.by_device[f"cpu {phase} lodo + holdout"] = both
     doc = {
         "dataset_sha256_16": inp.digest(),
         "dataset_rows": len(inp.rows),

@@ -120,6 +120,26 @@ def nominal_bpw(quant: str) -> float:
     return NOMINAL_BPW[name]
 
 
+# llama.cpp's quantizer stores the output matrix (the tied token table when there is no
+# output.weight) as Q6_K, as Q8_0 for Q8_0 files, as Q5_K for the 1- to 2-bit I-quants
+# (src/llama-quant.cpp, the output/TOKEN_EMBD branch); float files keep it as they are.
+_OUTPUT_Q5_K = frozenset({"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS"})
+
+
+def output_bpw(quant: str) -> float:
+    """Bits per weight llama.cpp's quantizer gives a file's output matrix."""
+    name = normalize(quant)
+    if name in ("Q8_0", "F16", "BF16", "F32", "ALL_F32"):
+        return NOMINAL_BPW[name]
+    return 5.5 if name in _OUTPUT_Q5_K else 6.5625
+
+
+def file_bytes(params: float, quant: str, output_params: float) -> float:
+    """Weight bytes of a ``quant`` file: the output matrix at its own type, the rest at the type's bits."""
+    body = max(params - output_params, 0.0)
+    return (body * nominal_bpw(quant) + output_params * output_bpw(quant)) / 8
+
+
 def tier(features: tuple[str, ...] | frozenset[str]) -> str:
     """The instruction tier a core runs llama.cpp's int8 kernels with."""
     f = set(features)

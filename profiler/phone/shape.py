@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from profiler.gguf_meta import ModelInfo
+from profiler.phone import kernels
 from profiler.phone.specs import ModelSpec
 
 LLAMA3_VOCAB = 128_256
@@ -32,6 +33,7 @@ class Shape:
     estimated: bool  # True when any field came from the scaling rule
     n_heads: int = 0
     lookup_params: float = 0.0  # weights only looked up, never multiplied (untied input embeddings)
+    kv_layers: int = 0  # layers that keep a KV cache (hybrid models have fewer); 0 = every layer
 
     @property
     def params_matmul(self) -> float:
@@ -48,14 +50,20 @@ class Shape:
         return (self.n_heads or self.n_kv_heads) * self.head_dim_k
 
 
-def estimated_shape(params: float, bits_per_weight: float) -> Shape:
-    """A Llama-3-like shape for ``params`` parameters (see the module docstring)."""
+def estimated_shape(params: float, bits_per_weight: float, quant: str | None = None) -> Shape:
+    """A Llama-3-like shape for ``params`` parameters (see the module docstring).
+
+    With a GGUF type (``quant``), the weights follow llama.cpp's quantizer: the output matrix
+    (vocabulary × width) at its own type, the rest at the type's bits.
+    """
     scale = (params / 8e9) ** (1 / 3)
     head_dim = 128 if params >= 2e9 else 64
     d_model = max(head_dim, round(4096 * scale))
+    output = min(float(LLAMA3_VOCAB * d_model), params / 2)
+    weights = kernels.file_bytes(params, quant, output) if quant else params * bits_per_weight / 8
     return Shape(
         params=params,
-        weight_bytes=params * bits_per_weight / 8,
+        weight_bytes=weights,
         n_layers=max(1, round(32 * scale)),
         n_kv_heads=8,
         head_dim_k=head_dim,
@@ -85,10 +93,11 @@ def model_shape(model: ModelInfo, bits_per_weight: float | None = None) -> Shape
         estimated=any(f is None for f in fields),
         n_heads=model.n_heads or guess.n_heads,
         lookup_params=float(model.lookup_params),
+        kv_layers=model.kv_layers or 0,
     )
 
 
-def spec_shape(spec: ModelSpec, weight_bytes: float | None, bits_per_weight: float) -> Shape:
+def spec_shape(spec: ModelSpec, weight_bytes: float | None, bits_per_weight: float, quant: str | None = None) -> Shape:
     """The shape of a dataset model (models.csv), its weights from the run's load log or its type."""
     params = (spec.params_b or 0.0) * 1e9
     guess = estimated_shape(params, bits_per_weight)
@@ -98,9 +107,12 @@ def spec_shape(spec: ModelSpec, weight_bytes: float | None, bits_per_weight: flo
     if not lookup and spec.tied_embeddings is False:
         lookup = float(vocab * d_model)
     head_dim = spec.head_dim or (d_model // spec.n_heads if spec.n_heads else guess.head_dim_k)
+    if not weight_bytes:
+        known = quant and kernels.normalize(quant) in kernels.NOMINAL_BPW
+        weight_bytes = kernels.file_bytes(params, quant, vocab * d_model) if known else params * bits_per_weight / 8
     return Shape(
         params=params,
-        weight_bytes=weight_bytes if weight_bytes else params * bits_per_weight / 8,
+        weight_bytes=weight_bytes,
         n_layers=spec.n_layers or guess.n_layers,
         n_kv_heads=spec.n_kv_heads or spec.n_heads or guess.n_kv_heads,
         head_dim_k=head_dim,
@@ -110,8 +122,10 @@ def spec_shape(spec: ModelSpec, weight_bytes: float | None, bits_per_weight: flo
         estimated=not (spec.n_layers and spec.d_model and spec.vocab),
         n_heads=spec.n_heads or guess.n_heads,
         lookup_params=lookup,
+        kv_layers=spec.kv_layers or 0,
     )
 
 
 def kv_bytes_per_position(shape: Shape, kv_bytes_per_elem: float = 2.0) -> float:
-    return shape.n_layers * shape.n_kv_heads * (shape.head_dim_k + shape.head_dim_v) * kv_bytes_per_elem
+    layers = shape.kv_layers or shape.n_layers
+    return layers * shape.n_kv_heads * (shape.head_dim_k + shape.head_dim_v) * kv_bytes_per_elem
