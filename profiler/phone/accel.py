@@ -245,25 +245,10 @@ def estimate(
 
 
 def _stub(soc_id: str) -> dict[str, Any]:
-    from profiler.phone.dataset import COLUMNS
+    """The fields of a dataset row for a phone that has none (a prediction, not a measurement)."""
+    from profiler.phone.dataset import COLUMNS, NUMBERS
 
-    values: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-    for name in (
-        "params_b",
-        "weights_mib",
-        "threads",
-        "prompt_tokens",
-        "gen_tokens",
-        "ctx",
-        "prefill_tps",
-        "decode_tps",
-        "memory_mb",
-        "kv_mib",
-        "compute_mib",
-        "power_w",
-        "energy_j_per_token",
-    ):
-        values[name] = None
+    values: dict[str, Any] = dict.fromkeys(COLUMNS, "") | dict.fromkeys(NUMBERS)
     return values | {"soc_id": soc_id, "backend": "gpu", "trust": "B", "split": "fit"}
 
 

@@ -65,6 +65,7 @@ _FLOATS = (
     "energy_j_per_token",
 )
 _INTS = ("threads", "prompt_tokens", "gen_tokens", "ctx")
+NUMBERS = _FLOATS + _INTS  # the numeric columns (empty: None)
 
 
 class DatasetError(BadInput):

@@ -26,6 +26,19 @@ from profiler.phone.cpu_model import FAMILIES, ROLES, TIERS, Case, Cases, Consta
 from profiler.phone.dataset import Measurement
 
 TRUST_WEIGHT = {"A": 1.0, "B": 1.0, "C": 0.6, "D": 0.3}
+# the constants that are one number each (the others are per class, tier or core type)
+SCALARS = (
+    "eta_bw",
+    "beta_dec",
+    "beta_pp",
+    "contention_dec",
+    "contention_pp",
+    "combine_p",
+    "c_layer",
+    "c_token",
+    "k_attn",
+    "c_vocab",
+)
 PHASES = ("decode", "prefill")
 
 # name: (lower bound, centre, upper bound, spread). Constants with bounds live in that range
@@ -67,19 +80,7 @@ class Layout:
         self.classes = tuple(classes)
         self.kinds = tuple(kinds)
         names = [f"k_dec:{c}" for c in classes] + [f"k_pp:{c}" for c in classes]
-        names += [
-            "eta_bw",
-            "role_little",
-            "beta_dec",
-            "beta_pp",
-            "contention_dec",
-            "contention_pp",
-            "combine_p",
-            "c_layer",
-            "c_token",
-            "k_attn",
-            "c_vocab",
-        ]
+        names += ["role_little", *SCALARS]
         for phase in ("dec", "pp"):
             names += [f"tier_{phase}:{t}:{f}" for t in TIERS[1:] for f in FAMILIES]
         names += [f"kind:{k}" for k in self.kinds]
@@ -197,21 +198,7 @@ def _values(k: Constants) -> dict[str, float]:
     v = {f"k_dec:{c}": x for c, x in zip(k.classes, k.k_dec, strict=True)}
     v |= {f"k_pp:{c}": x for c, x in zip(k.classes, k.k_pp, strict=True)}
     v |= {f"kind:{c}": x for c, x in zip(k.kinds, k.kind_factor, strict=True)}
-    v |= {
-        name: getattr(k, name)
-        for name in (
-            "eta_bw",
-            "beta_dec",
-            "beta_pp",
-            "contention_dec",
-            "contention_pp",
-            "combine_p",
-            "c_layer",
-            "c_token",
-            "k_attn",
-            "c_vocab",
-        )
-    }
+    v |= {name: getattr(k, name) for name in SCALARS}
     v["role_little"] = k.role[ROLES.index("little")]
     for phase, table in (("dec", k.tier_dec), ("pp", k.tier_pp)):
         for t, pair in zip(TIERS[1:], table[1:], strict=True):

@@ -112,25 +112,18 @@ def cpu_estimate(
         used_class = BORROW.get(klass, "q4_k")
         notes.append(f"no phone measurement of {klass} kernels: speed borrowed from {used_class}")
     quant_for_case = next(q for q, c in kernels.CLASSES.items() if c == used_class)
-    decode_case = cases.make_case(
-        shape,
-        quant_for_case,
-        cores,
-        bandwidth_gbs,
-        threads=threads,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        kv_bytes_per_elem=kv_bytes_per_elem,
-    )
-    prefill_case = cases.make_case(
-        shape,
-        quant_for_case,
-        cores,
-        bandwidth_gbs,
-        threads=threads,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=0,
-        kv_bytes_per_elem=kv_bytes_per_elem,
+    decode_case, prefill_case = (
+        cases.make_case(
+            shape,
+            quant_for_case,
+            cores,
+            bandwidth_gbs,
+            threads=threads,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen,
+            kv_bytes_per_elem=kv_bytes_per_elem,
+        )
+        for gen in (gen_tokens, 0)
     )
     prefill, _ = predict_one(prefill_case, k)
     _, decode = predict_one(decode_case, k)
