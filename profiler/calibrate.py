@@ -1,49 +1,160 @@
-"""The host's unthrottled decode speed for a model, measured once and cached.
+"""The host's own unthrottled speed for a model, measured, checked, and cached until it is wrong.
 
-The session runs the measurement (``config_for``) and hands its record to
-``record_result``; this module only knows the run's settings and the cache.
+An emulated run under a phone profile is slowed by ``factor = phone ÷ host``, for prefill
+and for decode separately, so everything rests on the host figures. They come from a short
+real run (greedy, a ~200-token prompt, 64 generated tokens, the ``host`` profile with the
+run's threads and context), and a busy host is not a slow host (GUIDE §2), so a
+measurement is trusted, and cached, only when:
 
-An emulated run under a phone profile is slowed by ``speed factor = predicted
-phone decode tokens/s ÷ host decode tokens/s`` (capped at 1: a host slower than
-the phone runs unthrottled and the report says by how much it lags). The host
-figure comes from a short real run (greedy, fixed length, ``host`` profile with
-the same threads and context), cached per model file, threads, context and host.
+- the rest of the machine was quiet before it started (``BUSY_BEFORE``: other processes used
+  at most 25 % of the CPU over half a second);
+- the child got its cores while it ran (``MIN_CPU_SHARE``: the median of its CPU use during
+  decode was at least 80 % of its threads), and
+- its own token timing was steady (``MAX_SPREAD``: the 90th percentile inter-token latency
+  within 1.5 × the median).
+
+A cached figure is re-measured when it is older than ``MAX_AGE_DAYS``, when the model file,
+the threads, the context, the CPU or llama-cpp-python changed (all part of its key), or when
+a run's own speed disagrees with it: the decode rate a run reached divided by the share of
+time the throttle let it run is the host's unthrottled rate, and if that differs from the
+cached one by more than ``DISAGREE`` the entry is dropped (the next run re-measures).
+``pocketprof calibrate --show`` lists what is cached; ``--clear`` forgets it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import statistics
+import time
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from profiler import hostinfo, paths
 from profiler.config import RunConfig
 from profiler.record import RunRecord
 
-CALIBRATION_TOKENS = 96
+CACHE = "host_calibration.json"
+CALIBRATION_TOKENS = 64
+PROMPT_WORDS = 150  # about 200 tokens of the Declaration of Independence: enough to time prefill
+BUSY_BEFORE = 0.25
+MIN_CPU_SHARE = 0.80
+MAX_SPREAD = 1.5
+MAX_AGE_DAYS = 30
+DISAGREE = 0.30
 
 
-def _key(model_path: Path, threads: int, ctx: int) -> str:
+@dataclass(frozen=True)
+class Calibration:
+    """One measurement of the host, with what makes it trustworthy or not."""
+
+    key: str
+    model: str
+    threads: int
+    ctx: int
+    decode_tps: float
+    prefill_tps: float | None
+    prompt_tokens: int
+    taken_at: str
+    itl_spread: float  # p90 ÷ p50 inter-token latency
+    cpu_share: float  # median CPU the child got during decode ÷ its threads
+    background_load: float  # share of the CPU other processes used just before
+    trusted: bool
+    reason: str  # why not trusted ("" when trusted)
+    host: str
+    llama_cpp: str
+
+    def age_days(self, now: datetime | None = None) -> float:
+        taken = datetime.fromisoformat(self.taken_at)
+        return ((now or datetime.now(UTC)) - taken).total_seconds() / 86400
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def key_for(model_path: Path, threads: int, ctx: int) -> str:
     stat = model_path.stat()
     raw = f"{model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{threads}|{ctx}|{hostinfo.cpu_model()}"
     raw += f"|{hostinfo.package_version('llama_cpp_python')}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-CACHE = "host_decode_speed.json"
+def _entries() -> dict[str, Calibration]:
+    names = {f.name for f in fields(Calibration)}
+    out = {}
+    for key, value in paths.load_cache(CACHE).items():
+        if not isinstance(value, dict) or not names <= set(value):
+            continue
+        numbers = (value["decode_tps"], value["cpu_share"], value["itl_spread"], value["background_load"])
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            continue  # a damaged entry is re-measured, never trusted
+        if value["decode_tps"] <= 0:
+            continue
+        try:
+            found = Calibration(**{n: value[n] for n in names})
+            found.age_days()
+        except (TypeError, ValueError):
+            continue
+        out[key] = found
+    return out
 
 
-def _load() -> dict[str, float]:
-    return {k: float(v) for k, v in paths.load_cache(CACHE).items() if isinstance(v, (int, float))}
+def entries() -> list[Calibration]:
+    """Every cached calibration, newest first."""
+    return sorted(_entries().values(), key=lambda c: c.taken_at, reverse=True)
 
 
-def cached(model_path: Path, threads: int, ctx: int) -> float | None:
-    return _load().get(_key(model_path, threads, ctx))
+def lookup(model_path: Path, threads: int, ctx: int, *, now: datetime | None = None) -> tuple[Calibration | None, str]:
+    """A trusted, fresh calibration for these settings, or (None, why one must be measured)."""
+    found = _entries().get(key_for(model_path, threads, ctx))
+    if found is None:
+        return None, "no calibration of this host for this model, threads and context"
+    if not found.trusted:
+        return None, f"the cached calibration is not trusted ({found.reason})"
+    if found.age_days(now) > MAX_AGE_DAYS:
+        return None, f"the cached calibration is {found.age_days(now):.0f} days old (more than {MAX_AGE_DAYS})"
+    return found, ""
 
 
-def store(model_path: Path, threads: int, ctx: int, tokens_per_s: float) -> None:
-    data = _load()
-    data[_key(model_path, threads, ctx)] = tokens_per_s
-    paths.save_cache(CACHE, dict(data))
+def store(calibration: Calibration) -> None:
+    data = paths.load_cache(CACHE)
+    data[calibration.key] = calibration.to_dict()
+    paths.save_cache(CACHE, data)
+
+
+def forget(key: str) -> bool:
+    data = paths.load_cache(CACHE)
+    if key not in data:
+        return False
+    del data[key]
+    paths.save_cache(CACHE, data)
+    return True
+
+
+def clear(model_path: Path | None = None) -> int:
+    """Forget every cached calibration (or those of one model file); returns how many."""
+    data = paths.load_cache(CACHE)
+    keep = {}
+    if model_path is not None:
+        resolved = str(model_path.resolve())
+        keep = {k: v for k, v in data.items() if not (isinstance(v, dict) and v.get("model") == resolved)}
+    gone = len(data) - len(keep)
+    paths.save_cache(CACHE, keep)
+    return gone
+
+
+def background_load(interval_s: float = 0.5) -> float:
+    """The share of the whole CPU busy over ``interval_s`` (nothing of ours runs then)."""
+    return psutil.cpu_percent(interval=interval_s) / 100.0
+
+
+def prompt() -> str:
+    text = (resources.files("profiler.data") / "declaration.txt").read_text(encoding="utf-8")
+    return "Summarize this text in one sentence.\n\n" + " ".join(text.split()[:PROMPT_WORDS])
 
 
 def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
@@ -51,7 +162,7 @@ def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
     return RunConfig(
         model=str(model_path),
         profile="host",
-        prompt="Count from one to one hundred in words.",
+        prompt=prompt(),
         max_tokens=CALIBRATION_TOKENS,
         ctx=ctx,
         threads=threads,
@@ -60,18 +171,74 @@ def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
     )
 
 
-def record_result(model_path: Path, threads: int, ctx: int, record: RunRecord) -> float | None:
-    """Cache a calibration run's decode speed; None if the run did not complete."""
-    tps = record.summary.decode_tokens_per_s
-    if record.status != "completed" or not tps:
+def _decode_cpu_share(record: RunRecord, threads: int) -> float:
+    first = record.tokens[0].t if record.tokens else 0.0
+    during = [s.cpu_percent for s in record.samples if s.t > first and s.cpu_percent > 0]
+    return statistics.median(during) / (100.0 * threads) if during else 1.0
+
+
+def from_record(
+    model_path: Path, threads: int, ctx: int, record: RunRecord, *, load_before: float
+) -> Calibration | None:
+    """The calibration a measuring run makes; None when the run did not complete."""
+    s = record.summary
+    if record.status != "completed" or not s.decode_tokens_per_s or len(record.tokens) < 8:
         return None
-    try:
-        store(model_path, threads, ctx, tps)
-    except OSError:
-        pass  # an unwritable cache costs a re-measure next time, not this run
-    return tps
+    gaps = sorted(t.latency_ms for t in record.tokens[1:])
+    p50 = statistics.median(gaps)
+    p90 = gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))]
+    spread = p90 / p50 if p50 > 0 else float("inf")
+    share = min(1.0, _decode_cpu_share(record, threads))
+    reasons = []
+    if load_before > BUSY_BEFORE:
+        reasons.append(f"other processes used {load_before:.0%} of the CPU before it")
+    if share < MIN_CPU_SHARE:
+        reasons.append(f"the child got {share:.0%} of its {threads} threads' CPU")
+    if spread > MAX_SPREAD:
+        reasons.append(f"token timing was unsteady (p90 {spread:.1f}× the median)")
+    return Calibration(
+        key=key_for(model_path, threads, ctx),
+        model=str(model_path.resolve()),
+        threads=threads,
+        ctx=ctx,
+        decode_tps=s.decode_tokens_per_s,  # the same measure as every run's decode speed (tokens over time)
+        prefill_tps=s.prefill_tokens_per_s,
+        prompt_tokens=s.prompt_tokens or 0,
+        taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        itl_spread=round(spread, 3),
+        cpu_share=round(share, 3),
+        background_load=round(load_before, 3),
+        trusted=not reasons,
+        reason="; ".join(reasons),
+        host=hostinfo.cpu_model(),
+        llama_cpp=hostinfo.package_version("llama_cpp_python") or "?",
+    )
 
 
-def clear() -> None:
-    """Forget every cached figure (after a hardware or driver change)."""
-    (paths.cache_dir() / CACHE).unlink(missing_ok=True)
+def disagreement(calibration: Calibration, achieved_tps: float | None, duty: float | None) -> str:
+    """Why a run's own decode speed says the calibration is wrong ("" when it agrees)."""
+    if not achieved_tps or not duty or duty <= 0.05:
+        return ""
+    implied = achieved_tps / duty  # what the host does unthrottled
+    ratio = implied / calibration.decode_tps
+    if abs(ratio - 1.0) <= DISAGREE:
+        return ""
+    return (
+        f"this run decoded at {implied:.1f} tok/s unthrottled-equivalent, the calibration says "
+        f"{calibration.decode_tps:.1f} ({ratio:.2f}×): re-measured on the next run"
+    )
+
+
+def stale_for_tests(calibration: Calibration, days: float) -> Calibration:
+    """The same calibration, taken ``days`` ago (tests of the age rule)."""
+    taken = datetime.fromisoformat(calibration.taken_at) - timedelta(days=days)
+    return Calibration(**{**calibration.to_dict(), "taken_at": taken.isoformat(timespec="seconds")})
+
+
+def wait_quiet(limit_s: float = 0.0) -> float:
+    """The background load now (waiting up to ``limit_s`` for it to fall under BUSY_BEFORE)."""
+    deadline = time.monotonic() + limit_s
+    load = background_load()
+    while load > BUSY_BEFORE and time.monotonic() < deadline:
+        load = background_load()
+    return load

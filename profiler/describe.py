@@ -115,8 +115,9 @@ def speed_line(report: Mapping[str, Any]) -> str:
         parts.append(f"target {target:,.1f} tok/s")
     if achieved is not None:
         parts.append(f"achieved {achieved:,.1f} tok/s")
-    if emulation.get("host_lag"):
-        parts.append(f"this host is {emulation['host_lag']:.1f}× slower than the phone")
+    for phase, lag in (emulation.get("host_lag_by_phase") or {"decode": emulation.get("host_lag")}).items():
+        if lag:
+            parts.append(f"this host is {lag:.1f}× slower than the phone at {phase}")
     return " · ".join(parts)
 
 
@@ -184,3 +185,17 @@ def prediction_items(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
         )
     return rows
+
+
+def calibration_line(report: Mapping[str, Any]) -> str:
+    """'cached, taken 2026-12-01T14:00:16+00:00 (trusted)': which host measurement scaled the run."""
+    emulation = report.get("emulation") or {}
+    cal = emulation.get("calibration") or {}
+    if not cal.get("source") or cal.get("source") == "none":
+        return ""
+    text = f"{cal['source']}, taken {cal.get('taken_at')}"
+    if cal.get("trusted") is False:
+        text += f" (not trusted: {cal.get('reason')})"
+    if emulation.get("calibration_disagreement"):
+        text += f"; {emulation['calibration_disagreement']}"
+    return text

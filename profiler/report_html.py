@@ -136,6 +136,7 @@ def run_html(report: Mapping[str, Any], *, embed: Embed | None = None) -> str:
         ("status", describe.outcome(report)),
         ("limits", describe.limits_line(report.get("limits", {}))),
         ("speed", describe.speed_line(report) or "—"),
+        ("host calibration", describe.calibration_line(report) or "—"),
         (
             "phone energy",
             f"{energy.get('j_total', 0):.2f} J ({energy.get('battery_pct', 0):.4f} % of the battery; "

@@ -26,7 +26,9 @@ from typing import Any
 import psutil
 
 from profiler import gguf_meta, hostinfo, limits, models, paths, protocol
+from profiler.calibrate import Calibration
 from profiler.config import RunConfig, plan_limits, validate
+from profiler.emulate import Emulation
 from profiler.energy import HostEnergyMeter
 from profiler.errors import ProfilerError, ProtocolError
 from profiler.gpu import GpuMonitor
@@ -112,6 +114,9 @@ class Session:
         self._lock = threading.Lock()
         self.pid: int | None = None
         self._prediction: Any = None
+        self.emulation: Emulation | None = None
+        self._throttle: DutyCycle | None = None
+        self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
 
     # -- control -------------------------------------------------------------------
     def stop(self) -> None:
@@ -182,6 +187,7 @@ class Session:
                     self._emit("limits", record.limits)
                     if enforcement.limits["speed"].mechanism == "duty cycle":
                         throttle = DutyCycle(proc.pid, self._factor_at, origin=t0)
+                        self._throttle = throttle
                         throttle.start()
                     conn.send_bytes(protocol.encode("start", config=self._child_config()))
                     self._emit("status", "loading")
@@ -218,51 +224,61 @@ class Session:
         return prediction.speed.decode_tokens_per_s if prediction is not None else None
 
     def _emulate(self) -> None:
-        """Set the speed factor: the user's, or the phone's predicted speed ÷ the host's measured one.
+        """Set the speed targets: the user's factor, or the phone's predicted prefill and decode speed.
 
-        The governor then aims at the matching decode rate: F × host speed, or the phone's.
+        For a phone, :class:`profiler.emulate.Emulation` holds the targets and the host's
+        calibration; the duty cycle, the governor and the first-token gate follow it.
         """
         config, profile, plan = self.config, self.profile, self.plan
         if config.speed_factor is not None or profile.is_host:
-            host = self._host_tps() if plan.speed_factor < 1.0 else None
+            calibration = self._calibration()[0] if plan.speed_factor < 1.0 else None
+            host = calibration.decode_tps if calibration else None
             self.governor.target_tps = plan.speed_factor * host if host else None
             return
-        target = self.phone_target_tps()
-        if target is None:
+        prediction = self.phone_prediction()
+        if prediction is None or prediction.speed.decode_tokens_per_s is None:
             return
-        host = self._host_tps()
-        speed = self.phone_prediction().speed
-        emulation: dict[str, Any] = {
-            "target_backend": speed.backend,
-            "target_decode_error_pct": speed.decode_error_pct,
-            "target_decode_tokens_per_s": round(target, 2),
-            "host_decode_tokens_per_s": round(host, 2) if host else None,
-            "speed_factor": 1.0,
-            "host_slower_than_target": bool(host and host < target),
-        }
-        if host:
-            self.governor.target_tps = target
-            plan.speed_factor = min(1.0, target / host)
-            emulation["speed_factor"] = round(plan.speed_factor, 4)
-            if host < target:
-                emulation["host_lag"] = round(target / host, 2)
-        self.record.extra["emulation"] = emulation
+        speed = prediction.speed
+        calibration, source = self._calibration()
+        self.emulation = Emulation(
+            target_decode_tps=speed.decode_tokens_per_s,
+            target_prefill_tps=speed.prefill_tokens_per_s,
+            backend=speed.backend,
+            calibration=calibration,
+            calibration_source=source,
+            decode_error_pct=speed.decode_error_pct,
+            prefill_error_pct=speed.prefill_error_pct,
+        )
+        if calibration is not None:
+            self.governor.target_tps = speed.decode_tokens_per_s
+            plan.speed_factor = self.emulation.decode_factor
+        self.record.extra["emulation"] = self.emulation.report()
 
-    def _host_tps(self) -> float | None:
-        """The host's unthrottled decode speed for this model (cached; measured once, stoppable)."""
+    def _calibration(self) -> tuple[Calibration | None, str]:
+        """The host's speed for this model: cached if fresh and trusted, else measured now (stoppable)."""
         from profiler import calibrate
 
         if not self.calibrate or self._stop.is_set():
-            return None
-        found = calibrate.cached(self.model_path, self.plan.threads, self.config.ctx)
+            return None, "none"
+        threads, ctx = self.plan.threads, self.config.ctx
+        found, why = calibrate.lookup(self.model_path, threads, ctx)
         if found is not None:
-            return found
-        self._emit("status", "measuring this host's speed for the model (once; cached)")
-        inner = Session(calibrate.config_for(self.model_path, self.plan.threads, self.config.ctx), calibrate=False)
+            return found, "cached"
+        load = calibrate.background_load()
+        inner = Session(calibrate.config_for(self.model_path, threads, ctx), calibrate=False)
         self._inner = inner
         if self._stop.is_set():
-            return None
-        return calibrate.record_result(self.model_path, self.plan.threads, self.config.ctx, inner.run())
+            return None, "none"
+        self._emit("status", f"measuring this host's speed for the model ({why})")
+        measured = calibrate.from_record(self.model_path, threads, ctx, inner.run(), load_before=load)
+        if measured is None:
+            return None, "none"
+        if measured.trusted:
+            try:
+                calibrate.store(measured)
+            except OSError:
+                pass  # an unwritable cache costs a re-measure next time, not this run
+        return measured, "measured now" if measured.trusted else "measured now, not trusted: not cached"
 
     def _energy(self, meter: HostEnergyMeter) -> None:
         from profiler import energy
@@ -289,7 +305,10 @@ class Session:
             record.extra["energy_error"] = str(exc)
 
     def _factor_at(self, seconds: float) -> float:
-        """The throttle's factor now: the base factor, the phone's sustained curve, the governor."""
+        """The throttle's factor now: the phase's base factor, the phone's sustained curve, the governor."""
+        emulation = self.emulation
+        if emulation is not None and emulation.phase == "prefill":
+            return min(1.0, emulation.base_factor() * self._fraction_at(seconds))
         return min(1.0, self.plan.speed_factor * self._fraction_at(seconds) * self.governor.correction)
 
     def _fraction_at(self, seconds: float) -> float:
@@ -398,9 +417,13 @@ class Session:
                 "chat_template": message["chat_template"],
                 "sandbox": message.get("sandbox", "none"),
             }
+            if self.emulation is not None:
+                self.emulation.on_loaded(message["prompt_tokens"], self._prefill_target(message["prompt_tokens"]))
             self._emit("loaded", message)
         elif kind == "token":
             t = message["t"] - t0
+            if not record.tokens:
+                t = self._gate_first_token(t, t0)
             previous = record.tokens[-1].t if record.tokens else (record.loaded_at_s or t)
             token = Token(
                 index=len(record.tokens),
@@ -426,6 +449,59 @@ class Session:
                 record.error = _load_error(self.model_path, self.log_path, message["message"])
             return True
         return False
+
+    def _prefill_target(self, prompt_tokens: int) -> float | None:
+        """The phone's prefill speed for this prompt's length (the prediction's was for a typical one)."""
+        from profiler import predict
+
+        try:
+            speed = predict.predict(self.profile, model=self.model, ctx=self.config.ctx, prompt_tokens=prompt_tokens)
+        except ProfilerError:
+            return None
+        return speed.speed.prefill_tokens_per_s if speed.speed.backend == self.emulation.backend else None
+
+    def _gate_first_token(self, t: float, t0: float) -> float:
+        """Hold the child until the phone's time to first token; the token counts from then."""
+        emulation, throttle = self.emulation, self._throttle
+        if emulation is None:
+            return t
+        release = emulation.first_token_release(self.record.loaded_at_s or t, t)
+        if throttle is not None:
+            if release is not None:
+                throttle.hold(t0 + release)
+            running, stopped = throttle.snapshot()
+            self._decode_start = (running, stopped, throttle.held_s)
+        elif release is not None:
+            emulation.notes.append("time to first token not gated: no duty cycle (--throttle quota)")
+            return t
+        return release if release is not None else t
+
+    def _decode_duty(self, throttle: DutyCycle | None) -> float | None:
+        """The share of the decode phase the throttle let the child run."""
+        if throttle is None or self._decode_start is None:
+            return 1.0 if throttle is None else None
+        running, stopped = throttle.snapshot()
+        r0, s0, h0 = self._decode_start
+        run_s = running - r0
+        stop_s = (stopped - s0) - (throttle.held_s - h0)  # the first-token gate is not decode time
+        return run_s / (run_s + stop_s) if run_s + stop_s > 0 else None
+
+    def _check_calibration(self, throttle: DutyCycle | None) -> None:
+        """A run whose own speed contradicts the calibration drops it: the next run re-measures."""
+        from profiler import calibrate
+
+        emulation = self.emulation
+        if emulation is None:
+            return
+        why = ""
+        if self.record.status == "completed" and len(self.record.tokens) >= 16:
+            why = emulation.check(self.record.summary.decode_tokens_per_s, self._decode_duty(throttle))
+            if why and emulation.calibration is not None:
+                calibrate.forget(emulation.calibration.key)
+        report = emulation.report()
+        if why:
+            report["calibration_disagreement"] = why
+        self.record.extra["emulation"] = report
 
     def _finish(
         self,
@@ -466,6 +542,7 @@ class Session:
         enforcement.release()
         self._classify(sampler, exit_code, oom, t0)
         record.finish_summary()
+        self._check_calibration(throttle)
         record.summary.wall_time_s = time.monotonic() - t0
         if sampler is not None:
             record.extra["sampler_cpu_s"] = sampler.cpu_seconds

@@ -42,6 +42,30 @@ class DutyCycle(threading.Thread):
         self.running_s = 0.0
         self.stopped_s = 0.0
         self.target_s = 0.0  # running time the factors asked for so far
+        self.held_s = 0.0  # time the child was held stopped on purpose (see ``hold``)
+        self._hold_until = 0.0  # monotonic time before which the child stays stopped
+
+    def hold(self, until: float) -> None:
+        """Keep the child stopped now and until the monotonic time ``until`` (a gate, not a duty).
+
+        Stops it at once from the caller's thread; the duty-cycle thread resumes it no earlier
+        than ``until``, and neither the hold nor its length counts as owed running time.
+        """
+        self._hold_until = until
+        self._signal(pause=True)
+
+    def _wait_out_hold(self) -> float:
+        """If a hold is in force, sleep it out (the child stays stopped); returns the seconds held."""
+        start = time.monotonic()
+        while not self._halt.is_set() and time.monotonic() < self._hold_until:
+            self._halt.wait(max(0.0005, self._hold_until - time.monotonic()))
+        held = time.monotonic() - start
+        self.held_s += held
+        return held
+
+    def snapshot(self) -> tuple[float, float]:
+        """(running, stopped) seconds so far, holds included in stopped: two snapshots bound a phase."""
+        return self.running_s, self.stopped_s + self.held_s
 
     def stop(self) -> None:
         self._halt.set()
@@ -64,6 +88,13 @@ class DutyCycle(threading.Thread):
         origin = self.origin if self.origin is not None else last
         try:
             while not self._halt.is_set():
+                if time.monotonic() < self._hold_until:
+                    self._signal(pause=True)
+                    self.running_s += max(0.0, time.monotonic() - last)
+                    self._wait_out_hold()
+                    self._signal(pause=False)
+                    last = time.monotonic()
+                    continue
                 factor = min(1.0, max(0.01, self.factor_at(last - origin)))
                 if factor >= 1.0:
                     self._halt.wait(period)
@@ -83,10 +114,11 @@ class DutyCycle(threading.Thread):
                 # end the cycle when running time is back on target: target + factor × cycle = running
                 cycle_end = last + (self.running_s - self.target_s) / factor
                 self._halt.wait(max(0.0005, cycle_end - time.monotonic()))
+                held = self._wait_out_hold()  # a gate set mid-cycle keeps the child stopped
                 self._signal(pause=False)
                 now = time.monotonic()
-                self.target_s += factor * (now - last)
-                self.stopped_s += now - t_stop
+                self.target_s += factor * (now - last - held)
+                self.stopped_s += now - t_stop - held
                 last = now
         except (ProcessLookupError, psutil.Error):
             return  # the child is gone
@@ -129,5 +161,6 @@ class SpeedGovernor:
         observed = (len(stamps) - 1) / (t - stamps[0])
         want = self.target_tps * fraction
         ceiling = 1.0 / max(1e-3, base_factor * fraction)  # never ask for more than full speed
-        self.correction = min(ceiling, max(0.25, self.correction * (want / observed) ** self.gain))
+        # the floor lets it slow a host many times faster than the target (a calibration that said otherwise)
+        self.correction = min(ceiling, max(0.02, self.correction * (want / observed) ** self.gain))
         self._updated = t

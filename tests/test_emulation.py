@@ -1,20 +1,25 @@
-"""Calibrated emulation: the phone's predicted speed on this host, and its sustained curve."""
+"""Emulated phone speed with real runs: prefill, TTFT and decode on target; a calibration that cannot be poisoned."""
 
 from __future__ import annotations
 
 import re
 import statistics
+import subprocess
+import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from profiler import calibrate, predict, profiles
 from profiler.config import RunConfig
+from profiler.record import RunRecord
 from profiler.session import Session
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.model
+PHONE = "budget-4gb"  # slower than this host for SmolLM2, in prefill and decode
 
 
 def _with_curve(tmp_path: Path, minutes: str, fraction: str) -> Path:
@@ -26,32 +31,107 @@ def _with_curve(tmp_path: Path, minutes: str, fraction: str) -> Path:
     return path
 
 
-def test_default_speed_factor_is_phone_over_host_and_is_cached():
-    record = Session(RunConfig(model="gemma3-270m", profile="galaxy-a25", max_tokens=8)).run()
-    emulation = record.extra["emulation"]
-    profile = profiles.load_profile("galaxy-a25")
-    session_model = Session(RunConfig(model="gemma3-270m", profile="galaxy-a25")).model
-    target = predict.predict(profile, model=session_model, ctx=2048).speed.decode_tokens_per_s
-    assert emulation["target_decode_tokens_per_s"] == pytest.approx(target, rel=1e-3)
-    host = emulation["host_decode_tokens_per_s"]  # rounded to 0.01 in the report
-    assert host and host > 0
-    cached = calibrate.cached(Path(record.config["model_path"]), record.config["threads"], 2048)
-    assert cached is not None and cached == pytest.approx(host, abs=0.005)
-    assert emulation["speed_factor"] == pytest.approx(min(1.0, target / cached), rel=1e-3)
-    assert emulation["host_slower_than_target"] == (cached < target)
+def emulated(**changes: object) -> RunRecord:
+    config = RunConfig(model="smollm2-135m", profile=PHONE, max_tokens=96, temperature=0.0, ignore_eos=True)
+    return Session(replace(config, **changes)).run()  # type: ignore[arg-type]
 
 
-def test_emulated_gemma_on_galaxy_a25_lands_near_its_target():
+def test_targets_are_the_prediction_and_the_calibration_is_cached_with_its_checks(smollm2: Path):
+    calibrate.clear(smollm2)
+    first = emulated(max_tokens=8)
+    emulation = first.extra["emulation"]
+    session = Session(RunConfig(model="smollm2-135m", profile=PHONE))
+    expected = predict.predict(profiles.load_profile(PHONE), model=session.model, ctx=2048).speed
+    assert emulation["target_decode_tokens_per_s"] == pytest.approx(expected.decode_tokens_per_s, abs=0.01)
+    assert emulation["target_backend"] == "cpu"
+    assert emulation["calibration"]["source"] == "measured now"
+    cached, why = calibrate.lookup(smollm2, first.config["threads"], 2048)
+    assert cached is not None, why
+    assert cached.trusted and cached.cpu_share >= calibrate.MIN_CPU_SHARE
+    assert emulation["host_decode_tokens_per_s"] == pytest.approx(cached.decode_tps, abs=0.006)
+    assert cached.prefill_tps and cached.prompt_tokens > 100  # prefill measured on a real prompt
+    second = emulated(max_tokens=8)
+    assert second.extra["emulation"]["calibration"]["source"] == "cached"
+    assert second.extra["emulation"]["calibration"]["taken_at"] == cached.taken_at
+
+
+def test_prefill_and_time_to_first_token_follow_the_phone():
+    """The prompt is throttled and the first token gated: TTFT and prefill land on the phone's."""
+    long_prompt = calibrate.prompt()  # ~200 tokens: the host is clearly faster than the phone at prefill
+    free = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=4, prompt=long_prompt)).run()
+    records = [emulated(max_tokens=24, prompt=long_prompt) for _ in range(2)]
+    for record in records:
+        emulation, summary = record.extra["emulation"], record.summary
+        if "prefill" in emulation.get("host_lag_by_phase", {}):
+            pytest.skip(f"this host is slower than a {PHONE} at prefill: {emulation}")
+        assert summary.ttft_s == pytest.approx(emulation["target_ttft_s"], rel=0.10)
+        assert summary.prefill_tokens_per_s == pytest.approx(emulation["target_prefill_tokens_per_s"], rel=0.10)
+    assert free.summary.ttft_s is not None
+    assert free.summary.ttft_s < 0.8 * records[0].extra["emulation"]["target_ttft_s"]  # it was slowed, not free
+    first_latency = records[0].tokens[1].latency_ms if len(records[0].tokens) > 1 else 0
+    assert first_latency >= 0  # tokens after the gate never run backwards
+
+
+def test_emulated_decode_lands_on_the_phone():
     ratios = []
     for _ in range(2):
-        record = Session(
-            RunConfig(model="gemma3-270m", profile="galaxy-a25", max_tokens=160, temperature=0.0, ignore_eos=True)
-        ).run()
+        record = emulated(max_tokens=160)
         emulation = record.extra["emulation"]
         if emulation["host_slower_than_target"]:
-            pytest.skip(f"this host is slower than a Galaxy A25 for Gemma 3 270M: {emulation}")
+            pytest.skip(f"this host is slower than a {PHONE} for SmolLM2: {emulation}")
         ratios.append(record.summary.decode_tokens_per_s / emulation["target_decode_tokens_per_s"])
-    assert 0.85 <= statistics.median(ratios) <= 1.15, ratios
+    assert 0.9 <= statistics.median(ratios) <= 1.1, ratios
+
+
+def test_a_stale_calibration_is_measured_again(smollm2: Path):
+    emulated(max_tokens=4)  # make sure one is cached
+    threads = Session(RunConfig(model="smollm2-135m", profile=PHONE)).plan.threads
+    cached, _ = calibrate.lookup(smollm2, threads, 2048)
+    assert cached is not None
+    calibrate.store(calibrate.stale_for_tests(cached, calibrate.MAX_AGE_DAYS + 1))
+    assert calibrate.lookup(smollm2, threads, 2048)[0] is None
+    record = emulated(max_tokens=4)
+    assert record.extra["emulation"]["calibration"]["source"] == "measured now"
+    fresh, _ = calibrate.lookup(smollm2, threads, 2048)
+    assert fresh is not None and fresh.age_days() < 1
+
+
+def test_a_poisoned_calibration_is_overruled_by_the_run_and_dropped(smollm2: Path):
+    """A calibration that says the host is 20× slower: the governor still slows the run, which then drops it."""
+    emulated(max_tokens=4)
+    threads = Session(RunConfig(model="smollm2-135m", profile=PHONE)).plan.threads
+    good, _ = calibrate.lookup(smollm2, threads, 2048)
+    assert good is not None
+    calibrate.store(replace(good, decode_tps=good.decode_tps / 20, prefill_tps=good.prefill_tps / 20))
+    record = emulated(max_tokens=200)
+    emulation = record.extra["emulation"]
+    assert emulation["speed_factor"] == 1.0  # the poisoned figure said "the host is slower than the phone"
+    tail = record.tokens[-100:]
+    rate = (len(tail) - 1) / (tail[-1].t - tail[0].t)
+    assert rate == pytest.approx(emulation["target_decode_tokens_per_s"], rel=0.15)  # the governor stepped in
+    assert "re-measured on the next run" in emulation["calibration_disagreement"]
+    assert calibrate.lookup(smollm2, threads, 2048)[0] is None
+    again = emulated(max_tokens=4)
+    assert again.extra["emulation"]["calibration"]["source"] == "measured now"
+
+
+def test_a_busy_host_is_measured_but_never_trusted(smollm2: Path):
+    """Two busy loops while the host is measured (the issue's reproduction); the next quiet run recovers."""
+    calibrate.clear(smollm2)
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        busy = emulated(max_tokens=8)
+    finally:
+        for p in loops:
+            p.kill()
+            p.wait()
+    cal = busy.extra["emulation"]["calibration"]
+    assert cal["trusted"] is False and "not cached" in cal["source"], cal
+    threads = busy.config["threads"]
+    assert calibrate.lookup(smollm2, threads, 2048)[0] is None
+    quiet = emulated(max_tokens=8)
+    assert quiet.extra["emulation"]["calibration"]["trusted"] is True
+    assert calibrate.lookup(smollm2, threads, 2048)[0] is not None
 
 
 def test_sustained_curve_slows_a_long_run(tmp_path: Path):
@@ -92,3 +172,24 @@ def test_stop_during_calibration_ends_the_run_quickly():
     assert record.status == "stopped"
     assert record.tokens == []
     assert record.extra["emulation"]["host_decode_tokens_per_s"] is None
+
+
+def test_calibrate_show_measure_and_clear_through_the_cli(tmp_path: Path):
+    env = {"POCKETPROF_CACHE": str(tmp_path / "cache"), "POCKETPROF_HOME": str(tmp_path / "home"), "PATH": ""}
+    env |= {k: v for k, v in __import__("os").environ.items() if k not in env}
+    empty = run_cli("calibrate", "--show", env=env)
+    assert empty.returncode == 0 and "no calibration cached" in empty.stdout
+    measured = run_cli("calibrate", "--measure", "--model", "smollm2-135m", "--threads", "2", env=env)
+    assert measured.returncode == 0, measured.stderr
+    listed = run_cli("calibrate", "--json", env=env)
+    rows = __import__("json").loads(listed.stdout)
+    assert len(rows) == (1 if "not cached" not in measured.stdout else 0)
+    if rows:
+        assert rows[0]["threads"] == 2 and rows[0]["decode_tps"] > 0 and rows[0]["taken_at"]
+        shown = run_cli("calibrate", env=env)
+        assert "SmolLM2-135M-Instruct.Q4_1.gguf" in shown.stdout
+    cleared = run_cli("calibrate", "--clear", env=env)
+    assert cleared.returncode == 0 and f"forgot {len(rows)} calibration" in cleared.stdout
+    assert "no calibration cached" in run_cli("calibrate", env=env).stdout
+    bad = run_cli("calibrate", "--measure", env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -19,6 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from profiler.cli import (
+        calibrate_cmd,
         compare_cmd,
         gui_cmd,
         history_cmd,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         history_cmd,
         profiles_cmd,
         predict_cmd,
+        calibrate_cmd,
     ):
         module.register(commands)
     return parser

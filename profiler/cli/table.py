@@ -57,12 +57,43 @@ def _emulation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     emulation = report.get("emulation")
     if not emulation:
         return []
-    achieved = _num(report["summary"]["decode_tokens_per_s"], ".1f", " tokens/s")
-    detail = f"speed factor {emulation.get('speed_factor', 1):.3f}"
-    if emulation.get("host_lag"):
-        detail += f"; this host is {emulation['host_lag']:.1f}x slower than the phone"
-    target = _num(emulation.get("target_decode_tokens_per_s"), ".1f")
-    return [("phone target / achieved", f"{target} / {achieved} ({detail})")]
+    summary = report["summary"]
+    lags = emulation.get("host_lag_by_phase") or {}
+
+    def pair(target: float | None, achieved: float | None, unit: str, phase: str) -> str:
+        text = f"{_num(target, '.2f' if unit == ' s' else '.1f')} / {_num(achieved, '.2f' if unit == ' s' else '.1f')}"
+        text += unit
+        if phase in lags:
+            text += f" (this host is {lags[phase]:.1f}x slower than the phone here)"
+        return text
+
+    backend = emulation.get("target_backend", "cpu")
+    rows = [
+        (
+            f"phone {backend} decode target / achieved",
+            pair(
+                emulation.get("target_decode_tokens_per_s"), summary.get("decode_tokens_per_s"), " tokens/s", "decode"
+            ),
+        ),
+        (
+            "phone prefill target / achieved",
+            pair(
+                emulation.get("target_prefill_tokens_per_s"),
+                summary.get("prefill_tokens_per_s"),
+                " tokens/s",
+                "prefill",
+            ),
+        ),
+        ("phone TTFT target / achieved", pair(emulation.get("target_ttft_s"), summary.get("ttft_s"), " s", "prefill")),
+    ]
+    cal = emulation.get("calibration") or {}
+    if cal.get("source"):
+        taken = f", taken {cal['taken_at']}" if cal.get("taken_at") else ""
+        rows.append(("host calibration", f"{cal['source']}{taken} (factor {emulation.get('speed_factor', 1):.3f})"))
+    if emulation.get("calibration_disagreement"):
+        rows.append(("calibration check", emulation["calibration_disagreement"]))
+    rows += [("note", note) for note in emulation.get("notes", ())]
+    return rows
 
 
 def _energy_rows(report: dict[str, Any]) -> list[tuple[str, str]]:

@@ -26,6 +26,8 @@ def expand(clusters: Sequence[specs.Cluster], core_types: dict[str, specs.CoreTy
             )
         if cluster.max_ghz is None:
             raise specs.SpecError(f"the {cluster.core} cluster has no clock (max_ghz)")
+        if cluster.role is None and known is not None and role == "little" and known.out_of_order:
+            role = "mid"  # the little-core factor is for in-order cores; an out-of-order efficiency core is not one
         features = cluster.features or (known.features if known else ())
         out += [Core(cluster.max_ghz, pipes, role, kernels.tier(features), cluster.core)] * cluster.count
     return tuple(out)
