@@ -166,16 +166,40 @@ def _scan_tree(scan: _Scan, root: Path, source: str) -> None:
 
 
 def _scan_hf(scan: _Scan, root: Path, source: str) -> None:
-    for repo in scan.subdirs(root):
-        if not repo.name.startswith("models--"):
+    """The Hugging Face cache, as ``huggingface_hub.scan_cache_dir`` reads it (a damaged entry is skipped)."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound, CorruptedCacheException
+
+    try:
+        info = scan_cache_dir(root)
+    except (CacheNotFound, CorruptedCacheException, OSError):
+        return
+    for warning in info.warnings:  # it drops a whole repository for one broken link: keep the rest of it
+        _scan_hf_repo(scan, root, str(warning), source)
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
             continue
-        repo_id = repo.name.removeprefix("models--").replace("--", "/")
-        refs = [_head(Path(entry.path), 64) for entry in scan.entries(repo / "refs")]
-        current = {head[1].decode("ascii", "replace").strip() for head in refs if head}
-        # The revisions that refs/ point at go first, so theirs is the copy of a shared blob that is kept.
-        for snapshot in sorted(scan.subdirs(repo / "snapshots"), key=lambda snap: snap.name not in current):
-            for path, parent in _ggufs(scan, snapshot):
-                scan.add(path, f"{repo_id} · {parent + '/' if parent else ''}{path.name}", source)
+        # the revisions a ref points at go first, so theirs is the copy of a shared blob that is kept
+        for revision in sorted(repo.revisions, key=lambda rev: (not rev.refs, rev.commit_hash)):
+            snapshot = revision.snapshot_path
+            for file in sorted(revision.files, key=lambda f: str(f.file_path)):
+                if file.file_name.lower().endswith(".gguf"):
+                    relative = file.file_path.relative_to(snapshot)
+                    scan.add(file.file_path, f"{repo.repo_id} · {relative.as_posix()}", source)
+
+
+def _scan_hf_repo(scan: _Scan, root: Path, warning: str, source: str) -> None:
+    """The snapshots of a repository ``scan_cache_dir`` reported damaged, read file by file."""
+    match = re.search(r"models--[^/\\]+", warning)
+    if match is None:
+        return
+    repo = root / match.group(0)
+    repo_id = match.group(0).removeprefix("models--").replace("--", "/")
+    refs = [_head(Path(entry.path), 64) for entry in scan.entries(repo / "refs")]
+    current = {head[1].decode("ascii", "replace").strip() for head in refs if head}
+    for snapshot in sorted(scan.subdirs(repo / "snapshots"), key=lambda snap: snap.name not in current):
+        for path, parent in _ggufs(scan, snapshot):
+            scan.add(path, f"{repo_id} · {parent + '/' if parent else ''}{path.name}", source)
 
 
 def _scan_ollama(scan: _Scan, root: Path, source: str) -> None:

@@ -13,6 +13,7 @@ import mmap
 import os
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,25 @@ class ModelInfo:
         return asdict(self) | {"file_size_mb": round(self.file_size_mb, 2)}
 
 
+class NeedMore(Exception):
+    """Reading a header from its first bytes only: ``upto`` bytes are needed to go on, and the
+    header is at least ``safe`` bytes long (so fetching up to there never reaches the weights)."""
+
+    def __init__(self, upto: int, safe: int) -> None:
+        super().__init__(upto)
+        self.upto = upto
+        self.safe = max(upto, safe)
+
+
 class _Reader:
-    def __init__(self, path: Path, buf: Any) -> None:
-        self.path, self.buf, self.pos, self.size = path, buf, 0, len(buf)
+    """Bounds every read by the file's size; with only the file's first bytes in ``buf``
+    (a remote header), asks for more with :class:`NeedMore` instead of failing."""
+
+    def __init__(self, path: Path, buf: Any, file_size: int | None = None) -> None:
+        self.path, self.buf, self.pos = path, buf, 0
+        self.have = len(buf)
+        self.size = len(buf) if file_size is None else file_size
+        self.rest = 0  # the fewest header bytes that must follow the item being read
 
     def fail(self, what: str) -> ModelFileError:
         return ModelFileError(f"{self.path}: invalid or truncated GGUF: {what} (at byte {self.pos})")
@@ -78,6 +95,8 @@ class _Reader:
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.size:
             raise self.fail(f"truncated while reading {what}")
+        if self.pos + n > self.have:
+            raise NeedMore(self.pos + n, self.pos + n + self.rest)
 
     def unpack(self, fmt: str, what: str) -> Any:
         n = struct.calcsize(fmt)
@@ -90,7 +109,10 @@ class _Reader:
         length = self.unpack("<Q", what)
         if length > self.size - self.pos:
             raise self.fail(f"{what} claims {length} bytes, more than the file holds")
-        raw = self.buf[self.pos : self.pos + length] if keep and length <= _KEEP_STRING else None
+        keep = keep and length <= _KEEP_STRING
+        if keep:
+            self.need(length, what)
+        raw = self.buf[self.pos : self.pos + length] if keep else None
         self.pos += length
         return raw.decode("utf-8", errors="replace") if raw is not None else None
 
@@ -110,7 +132,11 @@ class _Reader:
             if etype in _SCALARS and count > _KEEP_ARRAY:
                 self.pos += count * smallest
                 return _Count(count)
-            items = [self.value(etype, what) for _ in range(count)]
+            outer, items = self.rest, []
+            for j in range(count):
+                self.rest = outer + (count - j - 1) * smallest  # the array's other items follow
+                items.append(self.value(etype, what))
+            self.rest = outer
             return items if count <= _KEEP_ARRAY else _Count(count)
         raise self.fail(f"{what}: unknown value type {vtype}")
 
@@ -153,10 +179,53 @@ def read_metadata(path: Path | str) -> ModelInfo:
         raise ModelFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
-def _parse(path: Path, buf: Any) -> ModelInfo:
+class _Remote(str):
+    """A remote file's name where a Path is used (``Path`` would fold ``hf://`` into ``hf:/``)."""
+
+    @property
+    def name(self) -> str:
+        return self.rsplit("/", 1)[-1]
+
+    @property
+    def stem(self) -> str:
+        return self.name.rsplit(".", 1)[0]
+
+
+def read_header(
+    name: str, size: int, fetch: Callable[[int, int], bytes], *, first: int = 24, limit: int = 16 << 20
+) -> ModelInfo:
+    """A GGUF's metadata from its first bytes alone, for a file that is not here (a remote one).
+
+    ``fetch(start, end)`` returns bytes [start, end) of the file; ``size`` is the whole file's
+    length (it bounds every count, as for a local file). Reads ``first`` bytes (the fixed header),
+    then each time up to where the header is known to reach at least (what the counts read so far
+    imply), so it never fetches a byte of the weights and never more than ``limit``: a header that
+    needs more is refused, naming ``name``.
+    """
+    if size <= 0:
+        raise ModelFileError(f"{name}: empty file, not a GGUF model")
+    buf = bytearray()
+    want = min(first, size, limit)
+    while True:
+        if want > len(buf):
+            chunk = fetch(len(buf), want)
+            if len(chunk) != want - len(buf):
+                raise ModelFileError(f"{name}: asked for bytes {len(buf)}-{want} of the file and got {len(chunk)}")
+            buf += chunk
+        try:
+            return _parse(_Remote(name), bytes(buf), file_size=size)
+        except NeedMore as more:
+            if more.upto > limit:
+                raise ModelFileError(
+                    f"{name}: its GGUF header needs more than {limit >> 20} MB before the weights; not read"
+                ) from None
+            want = min(size, limit, more.safe)
+
+
+def _parse(path: Path, buf: Any, file_size: int | None = None) -> ModelInfo:
     import gguf
 
-    r = _Reader(path, buf)
+    r = _Reader(path, buf, file_size)
     magic = bytes(buf[:4])
     if magic != MAGIC:
         raise ModelFileError(f"{path}: not a GGUF file (starts with {magic!r}, expected {MAGIC!r})")
@@ -174,11 +243,13 @@ def _parse(path: Path, buf: Any) -> ModelInfo:
         raise r.fail(f"header claims {n_tensors} tensors, more than the file can hold")
     meta: dict[str, Any] = {}
     for i in range(n_kv):
+        r.rest = (n_kv - i - 1) * 13 + n_tensors * 24
         key = r.string(f"metadata key {i}") or ""
         vtype = r.unpack("<I", f"type of {key!r}")
         meta[key] = r.value(vtype, repr(key))
     tensors = []
     for i in range(n_tensors):
+        r.rest = (n_tensors - i - 1) * 24
         name = r.string(f"tensor {i} name") or ""
         n_dims = r.unpack("<I", f"tensor {name!r} dims")
         if n_dims > 8:

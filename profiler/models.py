@@ -50,12 +50,21 @@ def _gemma3() -> Path:
 
 
 def resolve(name_or_path: str) -> Path:
-    """A built-in model name or a path to a .gguf file -> the file's path."""
+    """A built-in model name, a path to a .gguf file, or ``hf://…`` (downloaded, once) -> the file's path."""
+    from profiler.hub import names
+
+    if names.is_ref(name_or_path):
+        from profiler.hub.client import Hub
+
+        return Hub().resolve(names.parse_ref(name_or_path))
     if name_or_path in BUILTINS:
         return _smollm2() if name_or_path == "smollm2-135m" else _gemma3()
     if not name_or_path.strip():
         raise ModelFileError("empty model name; give a .gguf path or one of " + ", ".join(BUILTINS))
     path = Path(name_or_path).expanduser()
     if not path.exists() and path.suffix.lower() != ".gguf" and "/" not in name_or_path:
-        raise ModelFileError(f"{name_or_path}: no such model file, and not a built-in name ({', '.join(BUILTINS)})")
+        raise ModelFileError(
+            f"{name_or_path}: no such model file, and not a built-in name ({', '.join(BUILTINS)}) "
+            "or a Hugging Face model (hf://OWNER/REPO/FILE.gguf)"
+        )
     return path

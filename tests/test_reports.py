@@ -197,7 +197,7 @@ def test_the_pdf_turns_into_pages_and_the_first_shows_the_summary_and_a_chart(ru
         ["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "TTFT" in text and "decode" in text and "peak footprint" in text
-    assert coloured_pixels(pages[0]) > 100  # the memory chart's coloured lines are on page 1
+    assert coloured_pixels(pages[0]) > 30  # the charts' coloured lines are on page 1 (a page without one has none)
 
 
 def test_llama_bench_files_from_a_real_run(runs: list[Path], tmp_path: Path):

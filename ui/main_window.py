@@ -32,6 +32,7 @@ from profiler.record import RunRecord, Token
 from ui.charts import Charts
 from ui.compare_view import CompareWindow
 from ui.history_panel import HistoryPanel
+from ui.hub_dialog import HubDialog
 from ui.ladder_view import LadderWindow
 from ui.output import OutputView
 from ui.runner import RunController, RunInfo
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.error_dialog: QMessageBox | None = None
         self.compare_window: CompareWindow | None = None
         self.ladder_windows: list[LadderWindow] = []
+        self.hub_dialog: HubDialog | None = None
         self.last_report: dict[str, Any] | None = None
         self._gpu = ""
         self._build()
@@ -144,6 +146,10 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction(open_action)
+        hub_action = QAction("&Hugging Face…", self)
+        hub_action.setShortcut(QKeySequence("Ctrl+H"))
+        hub_action.triggered.connect(self.open_hub)
+        file_menu.addAction(hub_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         export_action = QAction("&Export this run…", self)
@@ -169,6 +175,15 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.about_predictions)
         self.addAction(self.run_action)
         self.addAction(self.stop_action)
+
+    @Slot()
+    def open_hub(self) -> HubDialog:
+        if self.hub_dialog is None:
+            self.hub_dialog = HubDialog(self.sidebar.profile, self)
+            self.hub_dialog.sig_use_model.connect(self.sidebar.add_model_path)
+        self.hub_dialog.show()
+        self.hub_dialog.raise_()
+        return self.hub_dialog
 
     @Slot()
     def show_how_predictions_work(self) -> None:
@@ -378,6 +393,8 @@ class MainWindow(QMainWindow):
             self.compare_window.close()
         for window in self.ladder_windows:
             window.close()
+        if self.hub_dialog is not None:
+            self.hub_dialog.close()
         self.sidebar.save()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("prompt", self.prompt.toPlainText())

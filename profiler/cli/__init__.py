@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         compare_cmd,
         gui_cmd,
         history_cmd,
+        hub_cmd,
         ladder_cmd,
         predict_cmd,
         profiles_cmd,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         profiles_cmd,
         predict_cmd,
         calibrate_cmd,
+        hub_cmd,
     ):
         module.register(commands)
     return parser

@@ -10,6 +10,8 @@ from profiler import predict as predictor
 from profiler.cli.table import rows_to_text
 from profiler.errors import BadInput
 from profiler.gguf_meta import ModelInfo, read_metadata
+from profiler.hub import names
+from profiler.hub.client import remote_metadata
 from profiler.models import resolve
 from profiler.profiles import BACKENDS, Profile, load_all, load_profile
 
@@ -23,7 +25,9 @@ def register(commands: Any) -> None:
     p = commands.add_parser("predict", help="will this model fit, how fast, at what energy cost (no loading)")
     p.add_argument("--profile", help="a profile id or a path to a profile .toml")
     p.add_argument("--all-profiles", action="store_true", help="one row per phone profile")
-    p.add_argument("--model", help="a .gguf path or a built-in name (its metadata is read, not its weights)")
+    p.add_argument(
+        "--model", help="a .gguf path, a built-in name or hf://OWNER/REPO[/FILE.gguf|:QUANT] (its header only is read)"
+    )
     p.add_argument("--params-b", type=float, help="model size in billions of parameters (instead of --model)")
     p.add_argument("--quant", help="GGUF type of a size-only model: Q4_0, Q4_K_M, Q8_0, IQ2_M, F16 ...")
     p.add_argument("--bits-per-weight", type=float, help="bits per stored weight, if the type is unknown")
@@ -37,7 +41,11 @@ def register(commands: Any) -> None:
 
 
 def _model(args: argparse.Namespace) -> ModelInfo | None:
-    return None if args.model is None else read_metadata(resolve(args.model))
+    if args.model is None:
+        return None
+    if names.is_ref(args.model):  # read its header over the network: nothing is downloaded
+        return remote_metadata(args.model)
+    return read_metadata(resolve(args.model))
 
 
 def _mb(value: float | None) -> str:

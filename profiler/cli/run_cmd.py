@@ -23,7 +23,12 @@ BAD_INPUT_KINDS = ("bad_input", "model_load", "model_template")  # the input's f
 
 def register(commands: Any) -> None:
     p = commands.add_parser("run", help="profile a model in a phone-capped child process")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="a .gguf path or a built-in name (smollm2-135m, gemma3-270m)")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="a .gguf path, a built-in name (smollm2-135m, gemma3-270m) or hf://OWNER/REPO/FILE.gguf "
+        "(or hf://OWNER/REPO:QUANT), downloaded into the Hugging Face cache once",
+    )
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile id or a path to a profile .toml")
     p.add_argument("--prompt", default=RunConfig.prompt)
     p.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
