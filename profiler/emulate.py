@@ -37,7 +37,7 @@ class Emulation:
     target_prefill_tps: float | None
     backend: str
     calibration: Calibration | None
-    calibration_source: str  # "cached" | "measured now" | "none"
+    calibration_source: str  # "cached" | "measured now" | "none…" (with why)
     decode_error_pct: float | None = None
     prefill_error_pct: float | None = None
     phase: str = "prefill"
@@ -109,6 +109,7 @@ class Emulation:
             "target_prefill_tokens_per_s": _r(self.target_prefill_tps),
             "target_prefill_error_pct": self.prefill_error_pct,
             "target_ttft_s": _r(self.target_ttft_s, 4),
+            "host_ttft_s": _r(self.observed_ttft_s, 4),  # when the host had the first token, before the gate
             "host_decode_tokens_per_s": _r(cal.decode_tps if cal else None),
             "host_prefill_tokens_per_s": _r(cal.prefill_tps if cal else None),
             "speed_factor": round(self.decode_factor, 4),

@@ -58,16 +58,18 @@ def test_targets_are_the_prediction_and_the_calibration_is_cached_with_its_check
 def test_prefill_and_time_to_first_token_follow_the_phone():
     """The prompt is throttled and the first token gated: TTFT and prefill land on the phone's."""
     long_prompt = calibrate.prompt()  # ~200 tokens: the host is clearly faster than the phone at prefill
-    free = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=4, prompt=long_prompt)).run()
+    free = [Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=4, prompt=long_prompt)).run()]
     records = [emulated(max_tokens=24, prompt=long_prompt) for _ in range(2)]
+    free.append(Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=4, prompt=long_prompt)).run())
     for record in records:
         emulation, summary = record.extra["emulation"], record.summary
         if "prefill" in emulation.get("host_lag_by_phase", {}):
             pytest.skip(f"this host is slower than a {PHONE} at prefill: {emulation}")
         assert summary.ttft_s == pytest.approx(emulation["target_ttft_s"], rel=0.10)
         assert summary.prefill_tokens_per_s == pytest.approx(emulation["target_prefill_tokens_per_s"], rel=0.10)
-    assert free.summary.ttft_s is not None
-    assert free.summary.ttft_s < 0.8 * records[0].extra["emulation"]["target_ttft_s"]  # it was slowed, not free
+        assert emulation["host_ttft_s"] < emulation["target_ttft_s"]  # the host had it sooner: the gate held it
+    fastest_free = min(r.summary.ttft_s for r in free if r.summary.ttft_s is not None)
+    assert fastest_free < records[0].extra["emulation"]["target_ttft_s"]  # it was slowed, not free
     first_latency = records[0].tokens[1].latency_ms if len(records[0].tokens) > 1 else 0
     assert first_latency >= 0  # tokens after the gate never run backwards
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -77,14 +78,26 @@ def test_kill_mid_generation_keeps_the_tokens_before_it():
 
 
 def test_speed_factor_half_halves_decode_speed():
+    """The governor lands on half the calibrated host speed, and so about half of an unthrottled run's.
+
+    The calibration is taken beside the runs, on the calibration's own prompt so that the runs
+    decode at the same context positions; on a shared two-core host it still drifts ±20 % from
+    one minute to the next, hence the wide band on the second ratio (a factor ignored gives ~1.0,
+    one applied twice ~0.25).
+    """
     calibrate.clear()  # the host speed the governor aims at is measured now, beside the runs below
-    ratios = []
+    prompt = calibrate.prompt()
+    to_target, to_full = [], []
     for _ in range(2):  # alternate, compare side by side: this machine is noisy
-        full = run(max_tokens=160, temperature=0.0, profile="host", ignore_eos=True).record.summary.decode_tokens_per_s
-        half = run(max_tokens=160, temperature=0.0, profile="host", speed_factor=0.5, ignore_eos=True).record
+        common = dict(max_tokens=96, temperature=0.0, profile="host", ignore_eos=True, prompt=prompt)
+        full = run(**common).record.summary.decode_tokens_per_s
+        half = run(**common, speed_factor=0.5).record
         assert half.limits["speed"].mechanism == "duty cycle"
-        ratios.append(half.summary.decode_tokens_per_s / full)
-    assert 0.4 <= sum(ratios) / len(ratios) <= 0.6, ratios
+        target = half.extra["throttle"]["governor_target_tokens_per_s"]
+        to_target.append(half.summary.decode_tokens_per_s / target)
+        to_full.append(half.summary.decode_tokens_per_s / full)
+    assert 0.85 <= statistics.median(to_target) <= 1.15, to_target
+    assert 0.35 <= statistics.median(to_full) <= 0.65, to_full
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads thread affinity from /proc")
