@@ -41,6 +41,7 @@ from profiler.record import RunRecord
 CACHE = "host_calibration.json"
 CALIBRATION_TOKENS = 64
 PROMPT_WORDS = 150  # about 200 tokens of the Declaration of Independence: enough to time prefill
+MIN_CTX = 512  # the measuring run's prompt and tokens fit; a run with a smaller context is measured at this one
 BUSY_BEFORE = 0.25
 MIN_CPU_SHARE = 0.80
 MAX_SPREAD = 1.5
@@ -164,7 +165,7 @@ def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
         profile="host",
         prompt=prompt(),
         max_tokens=CALIBRATION_TOKENS,
-        ctx=ctx,
+        ctx=max(ctx, MIN_CTX),
         threads=threads,
         temperature=0.0,
         ignore_eos=True,

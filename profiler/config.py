@@ -35,6 +35,11 @@ class RunConfig:
     ignore_eos: bool = False
     load_timeout_s: float = 300.0
     reserve_cores: int = 0  # host cores kept from the child: the app keeps one so drawing never stalls llama.cpp
+    batch: int = 2048  # llama.cpp's n_batch (llama-bench's default): prompt tokens handed over per decode call
+    ubatch: int = 512  # n_ubatch: tokens computed per graph
+    flash_attn: str = "auto"  # "auto" (llama.cpp decides per device), "on" or "off"
+    prompt_tokens: int | None = None  # a bench test: this many random token ids in place of the prompt text
+    warmup: bool = False  # llama-bench's warm-up (the prompt and one token, then cleared) before timing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,13 +52,18 @@ def _positive(name: str, value: float | None) -> None:
 
 def validate(config: RunConfig, model: ModelInfo) -> None:
     """One-line BadInput for any option that cannot work with this model."""
-    for name in ("max_tokens", "ctx", "threads", "memory_budget_mb", "dram_mb", "sample_hz", "load_timeout_s"):
+    positive = ("max_tokens", "ctx", "threads", "memory_budget_mb", "dram_mb", "sample_hz", "load_timeout_s")
+    for name in (*positive, "batch", "ubatch"):
         _positive(name, getattr(config, name))
     if config.speed_factor is not None and not 0 < config.speed_factor <= 1:
         raise BadInput(f"--speed-factor must be in (0, 1], got {config.speed_factor:g}")
     if config.throttle not in ("duty", "quota"):
         raise BadInput(f"--throttle must be 'duty' or 'quota', got {config.throttle!r}")
-    if not config.prompt.strip():
+    if config.flash_attn not in ("auto", "on", "off"):
+        raise BadInput(f"--flash-attn must be auto, on or off, got {config.flash_attn!r}")
+    if config.prompt_tokens is not None and config.prompt_tokens < 0:
+        raise BadInput(f"a bench prompt length must be 0 or more tokens, got {config.prompt_tokens}")
+    if config.prompt_tokens is None and not config.prompt.strip():
         raise BadInput("--prompt is empty; give the model something to answer")
     if model.context_length and config.ctx > model.context_length:
         raise BadInput(f"--ctx {config.ctx} is larger than {model.file_name} allows ({model.context_length} tokens)")

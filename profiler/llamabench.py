@@ -1,10 +1,10 @@
 """Run reports as llama-bench output (``llama-bench -o json`` / ``-o csv``), to sit beside real llama-bench results.
 
-Source followed: ggml-org/llama.cpp ``tools/llama-bench/llama-bench.cpp`` at commit
-050fc7f32de16858ac667d775b43a51ed8976e6f (undated; it predates PR #18778 of January 2026, as it has ``no_host`` but
-not ``use_direct_io``), the newest upstream copy whose text could be read. Later upstream adds ``use_direct_io``
-(#18778), ``fit_target``/``fit_min_ctx`` (#21304), then ``load_mode`` in place of ``use_mmap``/``use_direct_io``
-(#20834): readers that look fields up by name read both, but a check of the exact newest header would not match.
+Source followed: ``tools/llama-bench/llama-bench.cpp`` of the llama.cpp that ships inside the
+llama-cpp-python 0.3.36 source release (``vendor/llama.cpp``, ggml_commit() "0c1e570"), which is the
+llama.cpp pocketprof runs. Its field list has ``load_mode``/``lazy_mode`` in place of ``use_mmap``,
+``repack``, ``fit_target`` and ``fit_min_ctx``, and ``flash_attn`` as an integer (-1 auto, 0 off, 1 on).
+Readers look fields up by name; older llama-bench versions have fewer of them.
 
 One report gives at most two tests, as llama-bench would print them:
 
@@ -14,9 +14,10 @@ One report gives at most two tests, as llama-bench would print them:
   identity avg_ts = 1e9 * (n_prompt + n_gen) / avg_ns.
 
 A run is one repetition, so each test has a single sample: samples_ns is that repetition's whole test time, and both
-stddevs are 0. A test whose figure is None (a run killed or failed before it) is left out. Settings pocketprof does not
-record are filled with what llama-cpp-python passes to llama.cpp (n_batch = n_ubatch = min(ctx, 512), f16 KV cache,
-flash attention off) or with llama-bench's defaults (cpu_mask 0x0, poll 50, ...). model_type follows llama_model_desc,
+stddevs are 0. A test whose figure is None (a run killed or failed before it) is left out. Settings a report records
+(batch, ubatch, flash attention, mmap, threads) come from it; a report written before pocketprof recorded them
+gets what its child used then (n_batch = n_ubatch = min(ctx, 512), flash attention off); the rest are
+llama-bench's defaults (cpu_mask 0x0, poll 50, f16 KV cache, ...). model_type follows llama_model_desc,
 "<arch> <size> <ftype>", but the size label comes from the parameter count (llama.cpp picks it per architecture from
 the layer count), so it can differ: "llama 135M Q4_1" here where llama.cpp may print another label.
 Each JSON object also has a "pocketprof" key (run_id, profile, status). JSON readers take objects by key and the key
@@ -60,10 +61,14 @@ FIELDS: tuple[str, ...] = (  # test::get_fields(), in order
     "devices",
     "tensor_split",
     "tensor_buft_overrides",
-    "use_mmap",
+    "load_mode",
+    "lazy_mode",
     "embeddings",
     "no_op_offload",
     "no_host",
+    "repack",
+    "fit_target",
+    "fit_min_ctx",
     "n_prompt",
     "n_gen",
     "n_depth",
@@ -73,9 +78,33 @@ FIELDS: tuple[str, ...] = (  # test::get_fields(), in order
     "avg_ts",
     "stddev_ts",
 )
-# test::get_field_type(): BOOL prints as true/false in JSON; no_op_offload is listed as INT there, so it prints 0/1.
-BOOL_FIELDS = frozenset({"cpu_strict", "no_kv_offload", "flash_attn", "use_mmap", "embeddings", "no_host"})
+# test::get_field_type(): BOOL prints as true/false in JSON; no_op_offload and flash_attn are INT there.
+BOOL_FIELDS = frozenset({"cpu_strict", "no_kv_offload", "embeddings", "no_host", "repack"})
 FLOAT_FIELDS = frozenset({"avg_ts", "stddev_ts"})
+INT_FIELDS = frozenset(
+    {
+        "build_number",
+        "model_size",
+        "model_n_params",
+        "n_batch",
+        "n_ubatch",
+        "n_threads",
+        "poll",
+        "n_gpu_layers",
+        "n_cpu_moe",
+        "main_gpu",
+        "flash_attn",
+        "no_op_offload",
+        "fit_target",
+        "fit_min_ctx",
+        "n_prompt",
+        "n_gen",
+        "n_depth",
+        "avg_ns",
+        "stddev_ns",
+    }
+)
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
 # llama_model_ftype_name() (src/llama-model-loader.cpp), keyed by the llama_ftype value in general.file_type.
 FTYPE_NAMES: dict[int, str] = {
@@ -114,7 +143,7 @@ FTYPE_NAMES: dict[int, str] = {
     38: "MXFP4 MoE",
     39: "NVFP4",
 }
-LLAMA_CPP_PYTHON_BATCH = 512  # Llama(n_batch=512, n_ubatch=512), each capped at n_ctx
+LLAMA_CPP_PYTHON_BATCH = 512  # the child before it recorded its batch: Llama(n_batch=512, n_ubatch=512)
 
 
 def size_label(n_params: int | None) -> str:
@@ -156,24 +185,32 @@ def _test(base: dict[str, Any], n_prompt: int, n_gen: int, tokens_per_s: float) 
     return {**{name: test[name] for name in FIELDS}, "samples_ns": [ns], "samples_ts": [float(tokens_per_s)]}
 
 
-def entries(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The llama-bench tests (pp, then tg) one pocketprof report holds; none for a figure it lacks."""
+def settings(report: dict[str, Any]) -> dict[str, Any]:
+    """The llama-bench fields a run report fixes (all but the test and its timings).
+
+    The child's own account of llama.cpp (``child.engine``: llama_model_desc, llama_model_size,
+    ggml_commit, the CPU backend's description) is used where the report has it.
+    """
     config, model = report.get("config") or {}, report.get("model") or {}
-    host, summary = report.get("host") or {}, report.get("summary") or {}
+    host, engine = report.get("host") or {}, (report.get("child") or {}).get("engine") or {}
     ctx = int(config.get("ctx") or 0)
-    n_batch = min(ctx, LLAMA_CPP_PYTHON_BATCH) if ctx > 0 else LLAMA_CPP_PYTHON_BATCH
-    base: dict[str, Any] = {
-        "build_commit": "unknown",
-        "build_number": 0,
-        "cpu_info": str(host.get("cpu") or ""),
-        "gpu_info": "",
-        "backends": "unknown" if config.get("gpu_layers") else "CPU",  # a report does not name the GPU backend
+    if config.get("batch"):  # as llama-bench prints it: the setting asked for (llama.cpp caps it at n_ctx)
+        n_batch = int(config["batch"])
+    else:
+        n_batch = min(ctx, LLAMA_CPP_PYTHON_BATCH) if ctx > 0 else LLAMA_CPP_PYTHON_BATCH
+    backends = engine.get("backends") or ("unknown" if config.get("gpu_layers") else "CPU")
+    return {
+        "build_commit": str(engine.get("build_commit") or "unknown"),
+        "build_number": 0,  # llama-cpp-python does not carry llama.cpp's build number
+        "cpu_info": str(engine.get("cpu_info") or host.get("cpu") or ""),
+        "gpu_info": str(engine.get("gpu_info") or ""),
+        "backends": str(backends),
         "model_filename": str(model.get("path") or config.get("model_path") or ""),
-        "model_type": model_type(model),
-        "model_size": int(model.get("tensor_bytes") or model.get("file_size_bytes") or 0),
-        "model_n_params": int(model.get("parameters") or 0),
+        "model_type": str(engine.get("model_type") or model_type(model)),
+        "model_size": int(engine.get("model_size") or model.get("tensor_bytes") or model.get("file_size_bytes") or 0),
+        "model_n_params": int(engine.get("model_n_params") or model.get("parameters") or 0),
         "n_batch": n_batch,
-        "n_ubatch": n_batch,
+        "n_ubatch": min(int(config.get("ubatch") or n_batch), n_batch),
         "n_threads": int(config.get("threads") or 0),
         "cpu_mask": "0x0",
         "cpu_strict": False,
@@ -185,17 +222,27 @@ def entries(report: dict[str, Any]) -> list[dict[str, Any]]:
         "split_mode": "layer",
         "main_gpu": 0,
         "no_kv_offload": False,
-        "flash_attn": False,
+        "flash_attn": FLASH_ATTN.get(str(config.get("flash_attn") or "off"), 0),
         "devices": "auto",
         "tensor_split": "0.00",
         "tensor_buft_overrides": "none",
-        "use_mmap": bool(config.get("mmap", True)),
+        "load_mode": "mmap" if config.get("mmap", True) else "none",
+        "lazy_mode": "auto",
         "embeddings": False,
         "no_op_offload": 0,
         "no_host": False,
+        "repack": True,
+        "fit_target": 0,
+        "fit_min_ctx": 0,
         "n_depth": 0,
         "test_time": bench_time(report.get("started_at")),
     }
+
+
+def entries(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The llama-bench tests (pp, then tg) one pocketprof report holds; none for a figure it lacks."""
+    summary = report.get("summary") or {}
+    base = settings(report)
     profile = report.get("profile") or {}
     extra = {"run_id": report.get("run_id"), "profile": profile.get("id"), "status": report.get("status")}
     tests = []
@@ -216,7 +263,7 @@ def to_json(reports: list[dict[str, Any]], *, pocketprof: bool = True) -> str:
     return json.dumps(tests, indent=2, ensure_ascii=False) + "\n"
 
 
-def _csv_value(name: str, value: Any) -> str:
+def csv_value(name: str, value: Any) -> str:
     """test::get_values() (std::to_string: bools 0/1, floats %f), quoted as csv_printer::escape_csv does."""
     if name in BOOL_FIELDS:
         text = "1" if value else "0"
@@ -231,7 +278,7 @@ def to_csv(reports: list[dict[str, Any]]) -> str:
     """llama-bench's CSV: an unquoted header, then one row per test with every value quoted."""
     lines = [",".join(FIELDS)]
     for report in reports:
-        lines += [",".join(_csv_value(name, test[name]) for name in FIELDS) for test in entries(report)]
+        lines += [",".join(csv_value(name, test[name]) for name in FIELDS) for test in entries(report)]
     return "\n".join(lines) + "\n"
 
 

@@ -39,6 +39,7 @@ from profiler.throttle import DutyCycle, SpeedGovernor
 
 CONNECT_TIMEOUT_S = 60.0
 STOP_GRACE_S = 3.0
+POLL_S = 0.1  # the message loop's longest sleep: each wake-up costs a busy small host llama.cpp speed
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,9 @@ class Session:
             return None
         if self._prediction is None:
             try:
-                self._prediction = predict.predict(self.profile, model=self.model, ctx=self.config.ctx)
+                self._prediction = predict.predict(
+                    self.profile, model=self.model, ctx=self.config.ctx, threads=self.config.threads
+                )
             except ProfilerError:
                 return None
         return self._prediction
@@ -270,9 +273,10 @@ class Session:
         if self._stop.is_set():
             return None, "none"
         self._emit("status", f"measuring this host's speed for the model ({why})")
-        measured = calibrate.from_record(self.model_path, threads, ctx, inner.run(), load_before=load)
+        run = inner.run()
+        measured = calibrate.from_record(self.model_path, threads, ctx, run, load_before=load)
         if measured is None:
-            return None, "none"
+            return None, f"none: the measuring run ended {run.status}" + (f" ({run.error})" if run.error else "")
         if measured.trusted:
             try:
                 calibrate.store(measured)
@@ -364,6 +368,11 @@ class Session:
             "gpu_layers": c.gpu_layers,
             "logits_all": c.logits_all,
             "ignore_eos": c.ignore_eos,
+            "n_batch": c.batch,
+            "n_ubatch": c.ubatch,
+            "flash_attn": c.flash_attn,
+            "prompt_tokens": c.prompt_tokens,
+            "warmup": c.warmup,
         }
 
     def _on_sample(self, sample: Sample) -> None:
@@ -391,7 +400,7 @@ class Session:
             if sampler.kill is not None:
                 break
             try:
-                ready = conn.poll(0.02)
+                ready = conn.poll(POLL_S)
                 message = protocol.decode(conn.recv_bytes()) if ready else None
             except (EOFError, OSError):
                 break
@@ -416,6 +425,7 @@ class Session:
                 "n_ctx": message["n_ctx"],
                 "chat_template": message["chat_template"],
                 "sandbox": message.get("sandbox", "none"),
+                "engine": message.get("engine", {}),
             }
             if self.emulation is not None:
                 self.emulation.on_loaded(message["prompt_tokens"], self._prefill_target(message["prompt_tokens"]))
@@ -450,15 +460,30 @@ class Session:
             return True
         return False
 
-    def _prefill_target(self, prompt_tokens: int) -> float | None:
-        """The phone's prefill speed for this prompt's length (the prediction's was for a typical one)."""
+    def phone_speed(self, prompt_tokens: int, backend: str | None = None) -> Any:
+        """The phone's predicted speed for this run's threads and this prompt length (None on the host)."""
         from profiler import predict
 
+        if self.profile.is_host:
+            return None
         try:
-            speed = predict.predict(self.profile, model=self.model, ctx=self.config.ctx, prompt_tokens=prompt_tokens)
+            return predict.predict(
+                self.profile,
+                model=self.model,
+                ctx=self.config.ctx,
+                threads=self.config.threads,
+                prompt_tokens=prompt_tokens,
+                backend=backend,
+            ).speed
         except ProfilerError:
             return None
-        return speed.speed.prefill_tokens_per_s if speed.speed.backend == self.emulation.backend else None
+
+    def _prefill_target(self, prompt_tokens: int) -> float | None:
+        """The phone's prefill speed for this prompt's length (the prediction's was for a typical one)."""
+        speed = self.phone_speed(prompt_tokens)
+        if speed is None or self.emulation is None or speed.backend != self.emulation.backend:
+            return None
+        return float(speed.prefill_tokens_per_s) if speed.prefill_tokens_per_s else None
 
     def _gate_first_token(self, t: float, t0: float) -> float:
         """Hold the child until the phone's time to first token; the token counts from then."""

@@ -1,4 +1,4 @@
-"""The child process: loads one GGUF model with llama-cpp-python and streams tokens.
+"""The child process: loads one GGUF model with llama.cpp (profiler.llama_direct) and streams tokens.
 
 Run as ``python -m profiler.worker ADDRESS`` with the connection key in the
 environment variable ``POCKETPROF_AUTHKEY`` (hex). Its stdout and stderr are a
@@ -33,18 +33,19 @@ def _stop_requested(conn: Connection) -> bool:
     return False
 
 
-def _prompt_tokens(llm: Any, prompt: str, raw: bool) -> tuple[list[int], bool]:
-    """Tokenize the prompt, through the model's own chat template unless ``raw``."""
-    template = llm.metadata.get("tokenizer.chat_template")
-    if raw or not template:
-        return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False), False
+def _prompt_tokens(engine: Any, config: dict[str, Any]) -> tuple[list[int], bool]:
+    """The prompt's tokens: llama-bench's random ids for a bench test, else the text through the
+    model's own chat template unless ``raw``."""
+    if config.get("prompt_tokens") is not None:
+        return engine.random_prompt(int(config["prompt_tokens"]), int(config["seed"])), False
+    prompt = config["prompt"]
+    template = engine.meta("tokenizer.chat_template")
+    if config["raw"] or not template:
+        return engine.tokenize(prompt.encode("utf-8"), add_bos=True, special=False), False
+    import jinja2
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # sandboxed Jinja
 
-    eos_id, bos_id = llm.token_eos(), llm.token_bos()
-    eos = llm._model.token_get_text(eos_id) if eos_id != -1 else ""
-    bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
-    import jinja2
-
+    eos, bos = engine.token_text(engine.eos()), engine.token_text(engine.bos())
     try:
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         result = formatter(messages=[{"role": "user", "content": prompt}])
@@ -52,90 +53,131 @@ def _prompt_tokens(llm: Any, prompt: str, raw: bool) -> tuple[list[int], bool]:
         kind = "refused by the sandbox" if isinstance(exc, jinja2.exceptions.SecurityError) else "broken"
         raise TemplateRefused(f"the model's chat template is {kind}: {exc}; --raw skips it") from None
     text = result.prompt.encode("utf-8")
-    return llm.tokenize(text, add_bos=not result.added_special, special=True), True
-
-
-def _is_end(llm: Any, token: int) -> bool:
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
-    return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+    return engine.tokenize(text, add_bos=not result.added_special, special=True), True
 
 
 def generate(conn: Connection, config: dict[str, Any]) -> None:
-    from llama_cpp import Llama
+    from profiler import llama_direct
 
     _send(conn, "progress", stage="loading", fraction=0.0)
     started = time.monotonic()
-    llm = Llama(
-        model_path=config["model_path"],
+    settings = llama_direct.Settings(
         n_ctx=config["n_ctx"],
         n_threads=config["n_threads"],
-        n_threads_batch=config["n_threads"],
-        n_gpu_layers=config.get("gpu_layers", 0),
+        n_batch=config.get("n_batch", 2048),
+        n_ubatch=config.get("n_ubatch", 512),
+        flash_attn=config.get("flash_attn", "auto"),
+        gpu_layers=config.get("gpu_layers", 0),
         use_mmap=config["use_mmap"],
-        logits_all=config.get("logits_all", False),
-        seed=config["seed"],
-        verbose=True,
     )
+    engine = llama_direct.Engine(config["model_path"], settings)
     try:
-        _run(conn, llm, config, started)
+        _run(conn, engine, config, started)
     finally:
-        llm.close()
+        engine.close()
 
 
-def _run(conn: Connection, llm: Any, config: dict[str, Any], started: float) -> None:
-    tokens, templated = _prompt_tokens(llm, config["prompt"], config["raw"])
-    n_ctx = min(llm.n_ctx(), config["n_ctx"])  # llama.cpp may round its context up
+def _warm_up(engine: Any, prompt: list[int], generate: bool) -> None:
+    """llama-bench's warm-up: the prompt once and one generated token, then a cleared memory."""
+    engine.decode(prompt)
+    if generate:
+        engine.decode([engine.sample()])
+    engine.synchronize()
+    engine.clear()
+
+
+def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) -> None:
+    from profiler import llama_direct
+
+    tokens, templated = _prompt_tokens(engine, config)
+    n_ctx = min(engine.n_ctx(), config["n_ctx"])  # llama.cpp may round its context up
     if len(tokens) >= n_ctx:
-        _send(
-            conn,
-            "error",
-            kind="bad_input",
-            message=f"prompt is {len(tokens)} tokens, the context holds {n_ctx}; raise --ctx or shorten it",
-        )
+        message = f"prompt is {len(tokens)} tokens, the context holds {n_ctx}; raise --ctx or shorten it"
+        _send(conn, "error", kind="bad_input", message=message)
         return
+    engine.set_sampling(
+        llama_direct.Sampling(
+            temperature=config["temperature"],
+            top_k=config.get("top_k", 40),
+            top_p=config.get("top_p", 0.95),
+            min_p=config.get("min_p", 0.05),
+            repeat_penalty=config.get("repeat_penalty", 1.0),
+            seed=config["seed"],
+        )
+    )
+    load_time = time.monotonic() - started
+    if config.get("warmup"):
+        _warm_up(engine, tokens, config["max_tokens"] > 1)
+    if config.get("logits_all"):
+        engine.keep_logits()
+    described = engine.describe()
     now = time.monotonic()
     _send(
         conn,
         "loaded",
         t=now,
-        load_time_s=now - started,
+        load_time_s=load_time,
         n_ctx=n_ctx,
         n_threads=config["n_threads"],
         prompt_tokens=len(tokens),
         chat_template=templated,
-        model_train_ctx=int(llm._model.n_ctx_train()),
+        model_train_ctx=described["n_ctx_train"],
         sandbox=config.get("sandbox", "none"),
+        engine=described | llama_direct.build_info() | {"n_batch": engine.n_batch},
     )
+    _stream(conn, engine, config, tokens, n_ctx)
+
+
+class _Outbox:
+    """Token messages, sent in bursts: the first at once (the phone's first-token gate waits on it),
+    then whatever has piled up every FLUSH_S. Each message wakes the parent, and on a host whose
+    cores all run llama.cpp's threads each wake-up stalls them at their next barrier."""
+
+    FLUSH_S = 0.05
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
+
+    def token(self, stamp: float, **fields: Any) -> None:
+        self.pending.append(protocol.encode("token", t=stamp, **fields))
+        if self.sent == 0 or stamp - self.flushed_at >= self.FLUSH_S:
+            self.flush(stamp)
+
+    def flush(self, now: float) -> None:
+        for message in self.pending:
+            self.conn.send_bytes(message)
+        self.sent += len(self.pending)
+        self.pending.clear()
+        self.flushed_at = now
+
+
+def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[int], n_ctx: int) -> None:
+    """Prefill, then sample and decode one token at a time, stamping each as it comes out."""
     budget = min(config["max_tokens"], n_ctx - len(tokens))
     reason = "length" if budget == config["max_tokens"] else "context_full"
+    ignore_eos = bool(config.get("ignore_eos"))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    outbox = _Outbox(conn)
     produced = 0
-    stream = llm.generate(
-        tokens,
-        temp=config["temperature"],
-        top_k=config.get("top_k", 40),
-        top_p=config.get("top_p", 0.95),
-        min_p=config.get("min_p", 0.05),
-        repeat_penalty=config.get("repeat_penalty", 1.0),
-    )
-    for token in stream:
+    engine.decode(tokens)
+    while True:
+        token = engine.sample()
         stamp = time.monotonic()
-        if not config.get("ignore_eos") and _is_end(llm, token):
+        if not ignore_eos and engine.is_end(token):
             reason = "eos"
             break
-        text = decoder.decode(llm.detokenize([token], special=False))
-        _send(conn, "token", i=produced, t=stamp, id=int(token), text=text)
+        outbox.token(stamp, i=produced, id=token, text=decoder.decode(engine.piece(token)))
         produced += 1
         if produced >= budget:
             break
         if _stop_requested(conn):
             reason = "stopped"
             break
+        engine.decode([token])
     tail = decoder.decode(b"", final=True)
     if tail:
-        _send(conn, "token", i=produced, t=time.monotonic(), id=-1, text=tail)
+        outbox.token(time.monotonic(), i=produced, id=-1, text=tail)
+    outbox.flush(time.monotonic())
     _send(conn, "done", t=time.monotonic(), reason=reason, generated_tokens=produced, prompt_tokens=len(tokens))
 
 
@@ -171,7 +213,7 @@ def main(argv: list[str]) -> int:
         except TemplateRefused as exc:
             _send(conn, "error", kind="model_template", message=str(exc))
             return 1
-        except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
+        except ValueError as exc:  # llama_direct.LoadFailed: "Failed to load model from file"
             _send(conn, "error", kind="model_load", message=str(exc))
             return 1
         except Exception as exc:  # reported to the parent, which keeps the record

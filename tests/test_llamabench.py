@@ -11,8 +11,8 @@ import pytest
 
 from profiler import llamabench
 
-# test::get_fields() in ggml-org/llama.cpp tools/llama-bench/llama-bench.cpp,
-# commit 050fc7f32de16858ac667d775b43a51ed8976e6f.
+# test::get_fields() in tools/llama-bench/llama-bench.cpp of the llama.cpp inside the llama-cpp-python 0.3.36
+# source release (vendor/llama.cpp, ggml_commit "0c1e570"): the llama.cpp pocketprof runs.
 LLAMA_BENCH_FIELDS = [
     "build_commit",
     "build_number",
@@ -40,10 +40,14 @@ LLAMA_BENCH_FIELDS = [
     "devices",
     "tensor_split",
     "tensor_buft_overrides",
-    "use_mmap",
+    "load_mode",
+    "lazy_mode",
     "embeddings",
     "no_op_offload",
     "no_host",
+    "repack",
+    "fit_target",
+    "fit_min_ctx",
     "n_prompt",
     "n_gen",
     "n_depth",
@@ -71,8 +75,11 @@ INT_FIELDS = {
     "stddev_ns",
     "no_op_offload",
     "n_cpu_moe",
+    "fit_target",
+    "fit_min_ctx",
+    "flash_attn",
 }
-BOOL_FIELDS = {"no_kv_offload", "cpu_strict", "flash_attn", "use_mmap", "embeddings", "no_host"}
+BOOL_FIELDS = {"no_kv_offload", "cpu_strict", "embeddings", "no_host", "repack"}
 FLOAT_FIELDS = {"avg_ts", "stddev_ts"}
 
 LOADED_AT = 0.25
@@ -189,7 +196,9 @@ def test_csv_rows_parse_back_with_the_reports_figures(reports):
     assert float(pp["avg_ts"]) == pytest.approx(summary["prefill_tokens_per_s"], abs=5e-7)  # %f: 6 decimals
     assert float(tg["avg_ts"]) == pytest.approx(summary["decode_tokens_per_s"], abs=5e-7)
     assert pp["stddev_ts"] == "0.000000" and pp["stddev_ns"] == "0"
-    assert (pp["use_mmap"], pp["flash_attn"], pp["no_op_offload"]) == ("1", "0", "0")  # std::to_string(bool)
+    # std::to_string(bool) and (int) flash_attn; a report from before batch and FA were recorded: the old child's
+    assert (pp["load_mode"], pp["flash_attn"], pp["no_op_offload"], pp["repack"]) == ("mmap", "0", "0", "1")
+    assert (pp["n_batch"], pp["n_ubatch"]) == ("512", "512")
 
 
 def test_csv_quotes_like_llama_bench():
@@ -257,7 +266,7 @@ def test_fields_filled_from_the_report():
     assert test["model_type"] == "llama 135M Q4_1"  # llama_model_desc: arch, size, ftype name
     assert (test["model_size"], test["model_n_params"]) == (96576768, 134515008)
     assert (test["n_batch"], test["n_ubatch"]) == (256, 256)  # llama-cpp-python caps its 512 at n_ctx
-    assert (test["n_threads"], test["n_gpu_layers"], test["use_mmap"]) == (2, 0, True)
+    assert (test["n_threads"], test["n_gpu_layers"], test["load_mode"]) == (2, 0, "mmap")
     assert test["cpu_info"] == "AMD EPYC 7R13 Processor"
     assert test["model_filename"] == "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     assert (test["type_k"], test["type_v"], test["build_commit"], test["build_number"]) == ("f16", "f16", "unknown", 0)
@@ -284,3 +293,20 @@ def test_write_json_and_csv(tmp_path, reports):
     assert json_path.read_text(encoding="utf-8") == llamabench.to_json(reports)
     assert csv_path.read_text(encoding="utf-8") == llamabench.to_csv(reports)
     assert len(json.loads(json_path.read_text(encoding="utf-8"))) == 2
+
+
+def test_a_report_with_the_childs_account_uses_it():
+    report = make_report()
+    report["config"] |= {"batch": 2048, "ubatch": 256, "flash_attn": "auto", "mmap": False}
+    engine = {
+        "build_commit": "0c1e570-dirty",
+        "cpu_info": "AMD EPYC 7B13",
+        "backends": "CPU",
+        "model_type": "llama 256M Q4_1",
+        "model_size": 96576768,
+        "model_n_params": 134515008,
+    }
+    report["child"] = {"engine": engine}
+    pp = llamabench.entries(report)[0]
+    assert {k: pp[k] for k in engine} == engine
+    assert (pp["n_batch"], pp["n_ubatch"], pp["flash_attn"], pp["load_mode"]) == (2048, 256, -1, "none")

@@ -125,21 +125,20 @@ ESCAPE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
 
 @pytest.mark.model
 def test_a_malicious_chat_template_is_refused_by_the_sandbox(smollm2: Path):
-    from llama_cpp import Llama
+    from profiler import llama_direct, worker
 
-    from profiler import worker
-
-    llm = Llama(model_path=str(smollm2), n_ctx=256, verbose=False)
+    engine = llama_direct.Engine(str(smollm2), llama_direct.Settings(n_ctx=256, n_threads=1))
     try:
-        llm.metadata["tokenizer.chat_template"] = ESCAPE  # as a hostile GGUF would carry it
+        real_meta = engine.meta
+        engine.meta = lambda key: ESCAPE if key == "tokenizer.chat_template" else real_meta(key)  # a hostile GGUF's
         with pytest.raises(worker.TemplateRefused) as info:
-            worker._prompt_tokens(llm, "hello", raw=False)
+            worker._prompt_tokens(engine, {"prompt": "hello", "raw": False, "seed": 1})
         assert str(info.value).startswith("the model's chat template is refused by the sandbox: ")
         assert "\n" not in str(info.value)
-        tokens, templated = worker._prompt_tokens(llm, "hello", raw=True)  # --raw still works
+        tokens, templated = worker._prompt_tokens(engine, {"prompt": "hello", "raw": True, "seed": 1})  # --raw works
         assert tokens and not templated
     finally:
-        llm.close()
+        engine.close()
 
 
 def test_prompt_text_is_never_evaluated_as_a_template():

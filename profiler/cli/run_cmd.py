@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from profiler import exports, history
+from profiler.cli.interrupt import stop_on_ctrl_c
 from profiler.cli.table import summary_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
@@ -52,6 +52,9 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--ignore-eos", action="store_true", help="always generate --max-tokens tokens (as llama-bench does)"
     )
+    p.add_argument("-b", "--batch-size", type=int, default=2048, help="llama.cpp n_batch (llama-bench's default)")
+    p.add_argument("-ub", "--ubatch-size", type=int, default=512, help="llama.cpp n_ubatch")
+    p.add_argument("-fa", "--flash-attn", choices=("auto", "on", "off"), default="auto", help="flash attention")
     p.add_argument("--load-timeout", type=float, default=300.0, help="seconds to wait for the model to load")
     p.add_argument("--json", type=Path, help="write the report here (schema version 1)")
     exports.add_arguments(p)
@@ -86,6 +89,9 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         logits_all=args.logits_all,
         ignore_eos=args.ignore_eos,
         load_timeout_s=args.load_timeout,
+        batch=args.batch_size,
+        ubatch=args.ubatch_size,
+        flash_attn=args.flash_attn,
     )
 
 
@@ -133,15 +139,8 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     session = Session(config_from(args), on_event=_printer(args.quiet))
-
-    def interrupt(signum: int, frame: Any) -> None:
-        session.stop()
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
+    with stop_on_ctrl_c(session.stop):
         record = session.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
     print("\n")
     print(summary_text(record.to_dict()))
     return finish(record, args)

@@ -1,0 +1,281 @@
+"""llama.cpp driven through llama-cpp-python's C bindings, as llama-bench drives it.
+
+The child used ``Llama.generate``: a Python loop per token that copies the logits, builds the
+sampler in Python and keeps every token in numpy. That cost 10-17 % of decode speed against
+llama-bench on a 2-core host (benchmarks/RESULTS.md, "Speed against llama-bench"). Here the
+prompt goes in as one batch per ``n_batch`` tokens (``llama_batch_get_one``), sampling is
+llama.cpp's own sampler chain (``llama_sampler_sample``) and nothing is copied per token
+unless ``keep_logits`` asks for it. Context settings follow llama-bench's defaults:
+``n_batch`` 2048, ``n_ubatch`` 512, flash attention "auto".
+
+Only the child imports this module (it loads llama.cpp).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp as L
+
+FLASH_ATTN = {
+    "auto": L.LLAMA_FLASH_ATTN_TYPE_AUTO,
+    "on": L.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": L.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+}
+
+
+class LoadFailed(ValueError):
+    """llama.cpp refused the model file or could not build a context for it (its log says why)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the context is built with; the defaults are llama-bench's."""
+
+    n_ctx: int
+    n_threads: int
+    n_batch: int = 2048
+    n_ubatch: int = 512
+    flash_attn: str = "auto"
+    gpu_layers: int = 0
+    use_mmap: bool = True
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A sampler chain as llama-cpp-python orders it; temperature 0 is greedy."""
+
+    temperature: float = 0.0
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    seed: int = 42
+
+
+def _ggml_base() -> ctypes.CDLL:
+    folder = os.path.dirname(L.llama_cpp._lib._name)
+    for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return ctypes.CDLL(path)
+    return ctypes.CDLL(None)
+
+
+def build_info() -> dict[str, str]:
+    """llama.cpp's build, as llama-bench's build_commit and cpu_info read it."""
+    info = {"build_commit": "unknown", "ggml_version": "unknown", "cpu_info": "", "gpu_info": "", "backends": "CPU"}
+    try:
+        base = _ggml_base()
+        for name in ("ggml_commit", "ggml_version"):
+            getattr(base, name).restype = ctypes.c_char_p
+        info["build_commit"] = base.ggml_commit().decode()
+        info["ggml_version"] = base.ggml_version().decode()
+        base.ggml_backend_dev_count.restype = ctypes.c_size_t
+        base.ggml_backend_dev_get.restype = ctypes.c_void_p
+        base.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        base.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        base.ggml_backend_dev_description.restype = ctypes.c_char_p
+        base.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+        cpus, gpus = [], []
+        for i in range(base.ggml_backend_dev_count()):  # enum: 0 CPU, 1 GPU, 2 IGPU, 3 ACCEL
+            device = base.ggml_backend_dev_get(i)
+            kind, text = base.ggml_backend_dev_type(device), base.ggml_backend_dev_description(device).decode()
+            (cpus if kind in (0, 3) else gpus).append(text)
+        info["cpu_info"], info["gpu_info"] = ", ".join(cpus), ", ".join(gpus)
+        base.ggml_backend_reg_count.restype = ctypes.c_size_t
+        base.ggml_backend_reg_get.restype = ctypes.c_void_p
+        base.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+        base.ggml_backend_reg_name.restype = ctypes.c_char_p
+        base.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+        regs = [base.ggml_backend_reg_get(i) for i in range(base.ggml_backend_reg_count())]
+        names = [base.ggml_backend_reg_name(reg).decode() for reg in regs]
+        info["backends"] = ",".join(n for n in names if n != "CPU") or "CPU"
+    except (AttributeError, OSError):  # an older or differently built llama.cpp: say what is known
+        pass
+    return info
+
+
+class Engine:
+    """One model and one context; ``close`` frees both."""
+
+    def __init__(self, path: str, settings: Settings) -> None:
+        L.llama_backend_init()
+        params = L.llama_model_default_params()
+        params.n_gpu_layers = settings.gpu_layers
+        params.load_mode = L.LLAMA_LOAD_MODE_MMAP if settings.use_mmap else L.LLAMA_LOAD_MODE_NONE
+        self.model = L.llama_model_load_from_file(path.encode(), params)
+        if not self.model:
+            raise LoadFailed(f"Failed to load model from file: {path}")
+        self.vocab = L.llama_model_get_vocab(self.model)
+        self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
+        ctx = L.llama_context_default_params()
+        ctx.n_ctx = settings.n_ctx
+        ctx.n_batch = min(settings.n_batch, settings.n_ctx)
+        ctx.n_ubatch = min(settings.n_ubatch, ctx.n_batch)
+        ctx.n_threads = ctx.n_threads_batch = settings.n_threads
+        ctx.flash_attn_type = FLASH_ATTN[settings.flash_attn]
+        ctx.no_perf = True
+        self.ctx = L.llama_init_from_model(self.model, ctx)
+        if not self.ctx:
+            L.llama_model_free(self.model)
+            raise LoadFailed(f"llama.cpp could not create a context of {settings.n_ctx} tokens for {path}")
+        self.n_batch = int(ctx.n_batch)
+        self.settings = settings
+        self.sampler: Any = None
+        self.logits: Any = None  # every position's logits, when asked to keep them
+        self.positions = 0
+
+    # -- the model --------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        size = 4096
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = L.llama_model_meta_val_str(self.model, key.encode(), buf, size)
+            if n < 0:
+                return None
+            if n < size:
+                return buf.value.decode("utf-8", errors="replace")
+            size = n + 1
+
+    def describe(self) -> dict[str, Any]:
+        buf = ctypes.create_string_buffer(128)
+        L.llama_model_desc(self.model, buf, 128)
+        return {
+            "model_type": buf.value.decode("utf-8", errors="replace"),
+            "model_size": int(L.llama_model_size(self.model)),
+            "model_n_params": int(L.llama_model_n_params(self.model)),
+            "n_ctx_train": int(L.llama_model_n_ctx_train(self.model)),
+        }
+
+    def n_ctx(self) -> int:
+        return int(L.llama_n_ctx(self.ctx))
+
+    def bos(self) -> int:
+        return int(L.llama_vocab_bos(self.vocab))
+
+    def eos(self) -> int:
+        return int(L.llama_vocab_eos(self.vocab))
+
+    def adds_bos(self) -> bool:
+        return bool(L.llama_vocab_get_add_bos(self.vocab))
+
+    def token_text(self, token: int) -> str:
+        return "" if token < 0 else L.llama_vocab_get_text(self.vocab, token).decode("utf-8", errors="replace")
+
+    def is_end(self, token: int) -> bool:
+        return bool(L.llama_vocab_is_eog(self.vocab, token))
+
+    def tokenize(self, text: bytes, *, add_bos: bool, special: bool) -> list[int]:
+        size = len(text) + 8
+        buf = (L.llama_token * size)()
+        n = L.llama_tokenize(self.vocab, text, len(text), buf, size, add_bos, special)
+        if n < 0:
+            size = -n
+            buf = (L.llama_token * size)()
+            n = L.llama_tokenize(self.vocab, text, len(text), buf, size, add_bos, special)
+        return list(buf[:n])
+
+    def random_prompt(self, n: int, seed: int) -> list[int]:
+        """llama-bench's prompt: random token ids, BOS first where the model adds one (never empty)."""
+        rng = random.Random(seed)
+        tokens = [rng.randrange(self.n_vocab) for _ in range(max(n, 1))]
+        if self.adds_bos() and self.bos() >= 0:
+            tokens[0] = self.bos()
+        return tokens
+
+    def piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = L.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+        return buf.raw[:n]
+
+    # -- decoding ---------------------------------------------------------------------
+    def set_sampling(self, sampling: Sampling) -> None:
+        params = L.llama_sampler_chain_default_params()
+        params.no_perf = True
+        chain = L.llama_sampler_chain_init(params)
+        add = L.llama_sampler_chain_add
+        if sampling.repeat_penalty != 1.0:
+            add(chain, L.llama_sampler_init_penalties(64, sampling.repeat_penalty, 0.0, 0.0))
+        if sampling.temperature <= 0:
+            add(chain, L.llama_sampler_init_greedy())
+        else:
+            add(chain, L.llama_sampler_init_top_k(sampling.top_k))
+            add(chain, L.llama_sampler_init_top_p(sampling.top_p, 1))
+            add(chain, L.llama_sampler_init_min_p(sampling.min_p, 1))
+            add(chain, L.llama_sampler_init_temp(sampling.temperature))
+            add(chain, L.llama_sampler_init_dist(sampling.seed & 0xFFFFFFFF))
+        if self.sampler is not None:
+            L.llama_sampler_free(self.sampler)
+        self.sampler = chain
+
+    def keep_logits(self) -> None:
+        """Keep every position's logits, as ``Llama(logits_all=True)`` does: n_vocab × 4 bytes a token."""
+        import numpy as np
+
+        self.logits = np.empty((self.n_ctx(), self.n_vocab), dtype=np.float32)  # pages are touched as rows fill
+
+    def decode(self, tokens: list[int]) -> None:
+        """Feed tokens at the next positions, ``n_batch`` at a time; logits come out for the last one."""
+        if self.logits is not None:
+            self._decode_keeping(tokens)
+            return
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            array = (L.llama_token * len(chunk))(*chunk)
+            self._check(L.llama_decode(self.ctx, L.llama_batch_get_one(array, len(chunk))))
+        self.positions += len(tokens)
+
+    def _decode_keeping(self, tokens: list[int]) -> None:
+        row_bytes = self.n_vocab * 4
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            batch = L.llama_batch_init(len(chunk), 0, 1)
+            try:
+                for i, token in enumerate(chunk):
+                    batch.token[i], batch.pos[i] = token, self.positions + i
+                    batch.n_seq_id[i], batch.seq_id[i][0], batch.logits[i] = 1, 0, 1
+                batch.n_tokens = len(chunk)
+                self._check(L.llama_decode(self.ctx, batch))
+                for i in range(len(chunk)):
+                    row = self.logits[self.positions + i]
+                    ctypes.memmove(row.ctypes.data, L.llama_get_logits_ith(self.ctx, i), row_bytes)
+            finally:
+                L.llama_batch_free(batch)
+            self.positions += len(chunk)
+
+    def sample(self) -> int:
+        """The next token from the last position's logits (the chain accepts it)."""
+        return int(L.llama_sampler_sample(self.sampler, self.ctx, -1))
+
+    def synchronize(self) -> None:
+        L.llama_synchronize(self.ctx)
+
+    def clear(self) -> None:
+        """Forget every position (llama-bench clears the memory between repetitions)."""
+        L.llama_memory_clear(L.llama_get_memory(self.ctx), False)
+        self.positions = 0
+        if self.sampler is not None:
+            L.llama_sampler_reset(self.sampler)
+
+    def _check(self, code: int) -> None:
+        if code != 0:
+            raise RuntimeError(f"llama_decode failed with code {code} at position {self.positions}")
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            L.llama_sampler_free(self.sampler)
+            self.sampler = None
+        if self.ctx:
+            L.llama_free(self.ctx)
+            self.ctx = None
+        if self.model:
+            L.llama_model_free(self.model)
+            self.model = None
