@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench fit fidelity clean
+.PHONY: setup run test lint bench peer fit fidelity clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/bench_overhead.py
+
+# pocketprof's child against llama-bench, side by side (builds llama-bench once if it is missing).
+peer: setup
+	$(BIN)/python benchmarks/bench_peer.py
 
 # Refit the phone model to profiles/measurements/ (writes profiler/data/fit.json).
 fit: setup

@@ -19,7 +19,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from profiler.cli import (
+        bench_cmd,
         calibrate_cmd,
+        check_cmd,
         compare_cmd,
         gui_cmd,
         history_cmd,
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         run_cmd,
         compare_cmd,
         sweep_cmd,
+        bench_cmd,
+        check_cmd,
         ladder_cmd,
         report_cmd,
         history_cmd,

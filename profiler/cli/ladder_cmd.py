@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from profiler import ladder_html
+from profiler.cli.interrupt import stop_on_ctrl_c
 from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.ladder import Ladder, LadderConfig
@@ -76,10 +76,10 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise BadInput(f"--out: cannot write there: {write_problem(args.out, exc)}") from None
     ladder = Ladder(config, on_progress=_bar)
-    previous = signal.signal(signal.SIGINT, lambda *_: ladder.stop())
     target = args.out / "ladder.json"
     try:
-        result = ladder.run()
+        with stop_on_ctrl_c(ladder.stop):
+            result = ladder.run()
         html = ladder_html.ladder_html(result)
         for target, text in (
             (args.out / "ladder.html", html),
@@ -90,8 +90,6 @@ def main(args: argparse.Namespace) -> int:
                 write_atomic(target, text)
     except OSError as exc:  # the folder or a report cannot be written: one line, naming it
         raise BadInput(f"cannot write: {write_problem(Path(getattr(exc, 'filename', None) or target), exc)}") from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if result.get("requantized"):
         print(f"note: requantized from {result['source']['quantization']} (not an F16/F32 original)", file=sys.stderr)
     print(table(result))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from profiler import exports, history
 from profiler.cli.compare_cmd import table_text
+from profiler.cli.interrupt import stop_on_ctrl_c
 from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.record import write_json, write_problem
@@ -57,14 +57,13 @@ def main(args: argparse.Namespace) -> int:
     current: list[Session] = []
     stopped = threading.Event()
 
-    def interrupt(*_: Any) -> None:
+    def interrupt() -> None:
         stopped.set()  # also during a cool-down, between runs
         if current:
             current[0].stop()
 
-    previous = signal.signal(signal.SIGINT, interrupt)
     reports = []
-    try:
+    with stop_on_ctrl_c(interrupt):
         for i, (config, session) in enumerate(zip(configs, sessions, strict=True)):
             if i and stopped.wait(args.cool_down):
                 break
@@ -85,8 +84,6 @@ def main(args: argparse.Namespace) -> int:
                 print(f"warning: {problem}", file=sys.stderr)
             if record.status == "stopped" or stopped.is_set():
                 break
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if stopped.is_set():
         print("stopped; the runs so far are kept", file=sys.stderr)
     if len(reports) > 1:
