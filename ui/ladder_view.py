@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QThread, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -28,34 +27,25 @@ from PySide6.QtWidgets import (
 )
 
 from profiler import paths
-from profiler.errors import ProfilerError
 from profiler.ladder import Ladder, LadderConfig
 from profiler.ladder_html import COLUMNS, cell_text
 from profiler.quantize import QUANTS
 from profiler.svgchart import PALETTE
-from ui.runner import LIVE_THREADS, claim, release
+from ui import picks
+from ui.runner import JobThread, claim, release
 
 DEFAULT = ("F16", "Q8_0", "Q4_K_M", "Q2_K")
 
 
-class _LadderThread(QThread):
+class _LadderThread(JobThread):
     sig_progress = Signal(str, str, float)
-    sig_done = Signal(object)  # the result dict
-    sig_failed = Signal(str)
 
     def __init__(self, config: LadderConfig, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("pocketprof-ladder")
-        LIVE_THREADS.add(self)
+        super().__init__("pocketprof-ladder", parent)
         self.ladder = Ladder(config, on_progress=lambda s, q, f: self.sig_progress.emit(s, q, f))
 
-    def run(self) -> None:
-        try:
-            self.sig_done.emit(self.ladder.run())
-        except (ProfilerError, InterruptedError) as exc:
-            self.sig_failed.emit(str(exc))
-        except Exception as exc:  # the window must survive anything the ladder meets
-            self.sig_failed.emit(f"{type(exc).__name__}: {exc}")
+    def work(self) -> dict[str, Any]:
+        return self.ladder.run()
 
 
 class LadderWindow(QWidget):
@@ -73,11 +63,7 @@ class LadderWindow(QWidget):
         super().__init__(parent)
         self.setWindowTitle("pocketprof — quantization ladder")
         self.resize(1400, 860)
-        self.model_combo, self.profile_combo = QComboBox(), QComboBox()
-        for combo, items, chosen in ((self.model_combo, models, model), (self.profile_combo, profiles, profile)):
-            for text, data in items:
-                combo.addItem(text, data)
-            combo.setCurrentIndex(max(0, combo.findData(chosen)))
+        self.model_combo, self.profile_combo = picks.combo(models, model), picks.combo(profiles, profile)
         self.thread_: _LadderThread | None = None
         self.result: dict[str, Any] | None = None
         self.quants = QListWidget()
@@ -102,10 +88,10 @@ class LadderWindow(QWidget):
         item.setLabel("left", "KL divergence vs the reference")
         item.showGrid(x=True, y=True, alpha=0.15)
         item.addLegend(offset=(-10, 10), labelTextColor="#333")
-        picks = QHBoxLayout()
+        pick_row = QHBoxLayout()
         for label, combo in (("Model", self.model_combo), ("on", self.profile_combo)):
-            picks.addWidget(QLabel(label))
-            picks.addWidget(combo, 1)
+            pick_row.addWidget(QLabel(label))
+            pick_row.addWidget(combo, 1)
         top = QHBoxLayout()
         top.addWidget(self.quants, 1)
         top.addWidget(self.run_button)
@@ -114,7 +100,7 @@ class LadderWindow(QWidget):
         body.addWidget(self.table, 3)
         body.addWidget(self.chart, 2)
         layout = QVBoxLayout(self)
-        layout.addLayout(picks)
+        layout.addLayout(pick_row)
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.state)

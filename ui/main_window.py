@@ -29,6 +29,7 @@ from profiler.energy import rate_from_report
 from profiler.errors import ProfilerError
 from profiler.phone import HOW_PREDICTIONS_WORK
 from profiler.record import RunRecord, Token
+from ui.bench_view import BenchWindow
 from ui.charts import Charts
 from ui.compare_view import CompareWindow
 from ui.history_panel import HistoryPanel
@@ -169,6 +170,10 @@ class MainWindow(QMainWindow):
         ladder_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
         ladder_action.triggered.connect(self.open_ladder)
         run_menu.addAction(ladder_action)
+        bench_action = QAction("&Bench: threads…", self)
+        bench_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
+        bench_action.triggered.connect(self.open_bench)
+        run_menu.addAction(bench_action)
         help_menu = menu.addMenu("&Help")
         self.about_predictions = QAction("How &predictions are made…", self)
         self.about_predictions.triggered.connect(self.show_how_predictions_work)
@@ -382,6 +387,15 @@ class MainWindow(QMainWindow):
         window = LadderWindow(models, profiles, model=self.sidebar.model_name(), profile=self.sidebar.profile().id)
         window.sig_finished.connect(lambda _result: self.history.refresh())
         self.ladder_windows.append(window)
+        window.show()
+        return window
+
+    def open_bench(self) -> BenchWindow:
+        """A thread sweep of the chosen model on the chosen phone, its predicted curve first."""
+        models, profiles = self.sidebar.choices()
+        window = BenchWindow(models, profiles, model=self.sidebar.model_name(), profile=self.sidebar.profile().id)
+        window.sig_finished.connect(lambda _results: self.history.refresh())
+        self.ladder_windows.append(window)  # closed with the main window, as the ladders are
         window.show()
         return window
 

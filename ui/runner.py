@@ -43,6 +43,29 @@ def holder() -> object | None:
     return _OWNER[0] if _OWNER else None
 
 
+class JobThread(QThread):
+    """A long engine job (a ladder, a bench) off the GUI thread: its result or one line of error."""
+
+    sig_done = Signal(object)
+    sig_failed = Signal(str)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        LIVE_THREADS.add(self)
+
+    def work(self) -> object:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        try:
+            self.sig_done.emit(self.work())
+        except (ProfilerError, InterruptedError) as exc:
+            self.sig_failed.emit(str(exc))
+        except Exception as exc:  # the window must survive anything the job meets
+            self.sig_failed.emit(f"{type(exc).__name__}: {exc}")
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What the charts need before the first sample: the limits' values and the energy model."""
