@@ -1,6 +1,6 @@
 """Does profiling cost the model speed? Is the sampler fast and cheap enough?
 
-Prints, measured side by side in one run (A, B, C, A, B, C ..., medians):
+Prints, measured side by side in one run (A, B, C, then B, C, A, then C, A, B ..., medians):
   1. decode tokens/s of a `--profile host` session against the same llama.cpp loop run bare
      (profiler.llama_direct in a plain process: same model, threads, context, prompt, greedy
      sampler chain, fixed token count, no sampler thread, no IPC); target >= 0.965;
@@ -105,10 +105,17 @@ def main() -> None:
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     prompt = "Why is memory the wall for phone LLMs? Explain step by step."
     ratios, high_ratios, bare_all, high_all, prof_all, rates, costs = [], [], [], [], [], [], []
+    jobs = {
+        "bare": lambda: bare_decode(path, threads, args.ctx, args.tokens, prompt),
+        "profiled": lambda: profiled(args.model, threads, args.ctx, args.tokens, prompt),
+        "high": lambda: bare_decode(path, threads, args.ctx, args.tokens, prompt, HIGH_LEVEL),
+    }
     for i in range(args.rounds):
-        bare = bare_decode(path, threads, args.ctx, args.tokens, prompt)
-        prof, rate, cost = profiled(args.model, threads, args.ctx, args.tokens, prompt)
-        high = bare_decode(path, threads, args.ctx, args.tokens, prompt, HIGH_LEVEL)
+        # who goes first rotates: on this host the first of three back-to-back runs tends to be the fastest
+        names = list(jobs)[i % 3 :] + list(jobs)[: i % 3]
+        got = {name: jobs[name]() for name in names}
+        bare, high = got["bare"], got["high"]
+        prof, rate, cost = got["profiled"]  # type: ignore[misc]
         bare_all.append(bare)
         high_all.append(high)
         prof_all.append(prof)
