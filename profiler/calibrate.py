@@ -36,6 +36,7 @@ import psutil
 
 from profiler import hostinfo, paths
 from profiler.config import RunConfig
+from profiler.limits import host_cores
 from profiler.record import RunRecord
 
 CACHE = "host_calibration.json"
@@ -191,6 +192,8 @@ def from_record(
     spread = p90 / p50 if p50 > 0 else float("inf")
     share = min(1.0, _decode_cpu_share(record, threads))
     reasons = []
+    if threads > len(host_cores()):
+        reasons.append(f"{threads} threads on {len(host_cores())} cores measure oversubscription, not the host")
     if load_before > BUSY_BEFORE:
         reasons.append(f"other processes used {load_before:.0%} of the CPU before it")
     if share < MIN_CPU_SHARE:

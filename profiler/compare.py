@@ -36,7 +36,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("summary.generated_tokens", "generated tokens", "tokens", "", ",.0f"),
     Metric("energy.j_per_token", "energy per token", "J", "lower", ",.4f"),
     Metric("energy.battery_pct_per_1k_tokens", "battery per 1k tokens", "%", "lower", ",.3f"),
-    Metric("energy.hours_continuous", "hours of continuous decoding", "h", "higher", ",.2f"),
+    # no better side: a slower model draws less power, so decodes for longer while writing fewer tokens;
+    # energy and battery per token above say which is the more frugal
+    Metric("energy.hours_continuous", "hours of continuous decoding", "h", "", ",.2f"),
     Metric("model.file_size_mb", "model file", "MB", "lower", ",.0f"),
 )
 

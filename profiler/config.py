@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,13 +46,28 @@ class RunConfig:
         return asdict(self)
 
 
+FLOATS = ("temperature", "memory_budget_mb", "dram_mb", "speed_factor", "sample_hz", "load_timeout_s")
+
+
+def _option(name: str) -> str:
+    return "--" + name.removesuffix("_s").replace("_", "-")  # load_timeout_s is --load-timeout
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and value <= 0:
-        raise BadInput(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+        raise BadInput(f"{_option(name)} must be positive, got {value:g}")
+
+
+def _finite(name: str, value: float | None) -> None:
+    """NaN passes every comparison (``nan <= 0`` is False): it would switch a limit off unnoticed."""
+    if value is not None and not math.isfinite(value):
+        raise BadInput(f"{_option(name)} must be a finite number, got {value}")
 
 
 def validate(config: RunConfig, model: ModelInfo) -> None:
     """One-line BadInput for any option that cannot work with this model."""
+    for name in FLOATS:
+        _finite(name, getattr(config, name))
     positive = ("max_tokens", "ctx", "threads", "memory_budget_mb", "dram_mb", "sample_hz", "load_timeout_s")
     for name in (*positive, "batch", "ubatch"):
         _positive(name, getattr(config, name))
@@ -71,6 +87,24 @@ def validate(config: RunConfig, model: ModelInfo) -> None:
         raise BadInput(f"reserve_cores must be 0 or more, got {config.reserve_cores}")
     if config.gpu_layers < 0:
         raise BadInput(f"--gpu-layers must be 0 or more, got {config.gpu_layers}")
+
+
+def check_threads(config: RunConfig, profile: Profile) -> str | None:
+    """BadInput past the phone's cores (it has no more); a one-line warning past this host's."""
+    wanted = config.threads
+    if wanted is None:
+        return None
+    if not profile.is_host and profile.cores and wanted > profile.cores:
+        raise BadInput(
+            f"--threads {wanted}: the {profile.id} profile has {profile.cores} CPU cores, so no more threads"
+        )
+    host = len(host_cores())
+    if wanted > host:
+        return (
+            f"--threads {wanted} is more than this host's {host} cores: the threads wait on each other, "
+            "so this run measures oversubscription, not the host (it is never kept as its calibration)"
+        )
+    return None
 
 
 def plan_limits(config: RunConfig, profile: Profile) -> LimitPlan:

@@ -13,6 +13,7 @@ from typing import Any
 
 from profiler import export_csv, llamabench, report_html
 from profiler.errors import BadInput
+from profiler.paths import cli_path
 from profiler.record import write_atomic, write_problem
 
 
@@ -80,11 +81,11 @@ def option_for(path: Path) -> str:
 
 
 def add_arguments(parser: Any, *, csv_help: str = "a folder for the samples and tokens CSV files") -> None:
-    parser.add_argument("--html", type=Path, help="a self-contained HTML report")
-    parser.add_argument("--pdf", type=Path, help="the same report as a PDF")
-    parser.add_argument("--csv", type=Path, help=csv_help)
-    parser.add_argument("--llama-bench-json", type=Path, help="throughput as llama-bench -o json writes it")
-    parser.add_argument("--llama-bench-csv", type=Path, help="throughput as llama-bench -o csv writes it")
+    parser.add_argument("--html", type=cli_path, help="a self-contained HTML report")
+    parser.add_argument("--pdf", type=cli_path, help="the same report as a PDF")
+    parser.add_argument("--csv", type=cli_path, help=csv_help)
+    parser.add_argument("--llama-bench-json", type=cli_path, help="throughput as llama-bench -o json writes it")
+    parser.add_argument("--llama-bench-csv", type=cli_path, help="throughput as llama-bench -o csv writes it")
 
 
 def from_args(reports: Sequence[Mapping[str, Any]], args: Any) -> list[Path]:

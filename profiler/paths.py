@@ -10,11 +10,26 @@ from typing import Any
 import platformdirs
 
 
+def cli_path(text: str) -> Path:
+    """An argparse type for a path option: never the empty string (``Path("")`` is the current folder)."""
+    if not text.strip():
+        import argparse
+
+        raise argparse.ArgumentTypeError("an empty path; give a file or folder name")
+    return Path(text)
+
+
 def home() -> Path:
     """The data directory; ``POCKETPROF_HOME`` overrides the platform default."""
     override = os.environ.get("POCKETPROF_HOME")
     path = Path(override) if override else Path(platformdirs.user_data_dir("pocketprof"))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, a read-only disk: one line, not a traceback
+        from profiler.errors import BadInput
+
+        where = f"POCKETPROF_HOME={override}" if override else str(path)
+        raise BadInput(f"pocketprof's data folder {where} cannot be used: {exc.strerror or exc}") from None
     return path
 
 

@@ -140,7 +140,8 @@ def run_html(report: Mapping[str, Any], *, embed: Embed | None = None) -> str:
         (
             "phone energy",
             f"{energy.get('j_total', 0):.2f} J ({energy.get('battery_pct', 0):.4f} % of the battery; "
-            f"an estimate{_pm(energy.get('error_pct'))}: {energy.get('basis', 'the phone power model')})"
+            f"an estimate{_pm(energy.get('error_pct'))} at {energy.get('speed_basis', 'the predicted speed')}: "
+            f"{energy.get('basis', 'the phone power model')})"
             if energy
             else "none (host profile)",
         ),

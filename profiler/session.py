@@ -27,7 +27,7 @@ import psutil
 
 from profiler import gguf_meta, hostinfo, limits, models, paths, protocol
 from profiler.calibrate import Calibration
-from profiler.config import RunConfig, plan_limits, validate
+from profiler.config import RunConfig, check_threads, plan_limits, validate
 from profiler.emulate import Emulation
 from profiler.energy import HostEnergyMeter
 from profiler.errors import ProfilerError, ProtocolError
@@ -96,6 +96,7 @@ class Session:
         self.model = gguf_meta.read_metadata(self.model_path)
         self.profile = load_profile(config.profile)
         validate(config, self.model)
+        oversubscribed = check_threads(config, self.profile)
         self.plan = plan_limits(config, self.profile)
         self.run_id = new_run_id()
         self.log_path = paths.logs_dir() / f"{self.run_id}.log"
@@ -108,6 +109,8 @@ class Session:
             host=hostinfo.describe(),
             log_path=str(self.log_path),
         )
+        if oversubscribed:
+            self.record.extra["warnings"] = [oversubscribed]
         self.calibrate = calibrate
         self.governor = SpeedGovernor(None)
         self._inner: Session | None = None  # the calibration run, while one is going
@@ -148,6 +151,8 @@ class Session:
     def run(self) -> RunRecord:
         record = self.record
         record.started_at = datetime.now(UTC).isoformat(timespec="seconds")  # built early (a sweep), run later
+        for warning in record.extra.get("warnings", []):
+            self._emit("warning", warning)
         prediction = self.phone_prediction()
         if prediction is not None:
             record.extra["prediction"] = prediction.to_dict()
@@ -225,6 +230,18 @@ class Session:
             return None
         prediction = self.phone_prediction()
         return prediction.speed.decode_tokens_per_s if prediction is not None else None
+
+    def warn(self, text: str) -> None:
+        """A one-line warning: kept in the report's ``warnings`` and sent to the listener."""
+        self.record.extra.setdefault("warnings", []).append(text)
+        self._emit("warning", text)
+
+    def _warn_if_no_gpu(self, engine: dict[str, Any]) -> None:
+        if self.config.gpu_layers > 0 and "gpu_info" in engine and not engine["gpu_info"]:
+            self.warn(
+                f"--gpu-layers {self.config.gpu_layers} did nothing: this llama.cpp build has no GPU backend "
+                f"({engine.get('backends', 'CPU')}), so every layer ran on the CPU"
+            )
 
     def _emulate(self) -> None:
         """Set the speed targets: the user's factor, or the phone's predicted prefill and decode speed.
@@ -427,6 +444,7 @@ class Session:
                 "sandbox": message.get("sandbox", "none"),
                 "engine": message.get("engine", {}),
             }
+            self._warn_if_no_gpu(record.child["engine"])
             if self.emulation is not None:
                 self.emulation.on_loaded(message["prompt_tokens"], self._prefill_target(message["prompt_tokens"]))
             self._emit("loaded", message)

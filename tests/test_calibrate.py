@@ -15,6 +15,12 @@ from profiler.record import RunRecord, Sample, Token
 MODEL = Path(__file__)  # any existing file stands for the model (its path, size and time key the cache)
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count and clear cache entries: not the session's shared cache, which real runs fill."""
+    monkeypatch.setenv("POCKETPROF_CACHE", str(tmp_path / "cache"))
+
+
 def record(gap_ms: float = 20.0, n: int = 40, cpu: float = 195.0, slow_every: int = 0) -> RunRecord:
     """A completed measuring run: 120 prompt tokens in 0.5 s, then ``n`` tokens ``gap_ms`` apart."""
     r = RunRecord(run_id="r", started_at="", config={}, model={}, profile={}, host={})

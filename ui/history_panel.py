@@ -41,6 +41,9 @@ class HistoryPanel(QWidget):
         except Exception as exc:  # a locked or damaged database must not break the window
             self.sig_error.emit(f"history: {exc}")
             return
+        for notice in history.NOTICES:  # a corrupt history was moved aside: say where it was kept
+            self.sig_error.emit(notice)
+        history.NOTICES.clear()
         self.tree.clear()
         for row in rows:
             tps = row["decode_tokens_per_s"]
@@ -48,7 +51,7 @@ class HistoryPanel(QWidget):
             item = QTreeWidgetItem(
                 [
                     row["started_at"].replace("T", " ")[:19],
-                    row["model"],
+                    " ".join(str(part) for part in (row["model"], row.get("quantization")) if part),
                     row["profile"],
                     row["status"],
                     f"{tps:,.1f}" if tps is not None else "—",

@@ -211,8 +211,8 @@ class RunController(QObject):
                 samples.append(event.data)
             elif event.kind == "token":
                 tokens.append(event.data)
-            elif event.kind == "status":
-                self.sig_status.emit(str(event.data))
+            elif event.kind in ("status", "warning"):
+                self.sig_status.emit(("warning: " if event.kind == "warning" else "") + str(event.data))
             elif event.kind == "limits":
                 self.sig_limits.emit(event.data)
             elif event.kind == "loaded":

@@ -73,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    finally:
+        from profiler import history
+
+        for notice in history.NOTICES:
+            sys.stderr.write(f"pocketprof: {notice}\n")
+        history.NOTICES.clear()
 
 
 def entry() -> None:

@@ -10,9 +10,10 @@ from typing import Any
 from profiler.bench import output, plan, runner, threads
 from profiler.bench.html import bench_html
 from profiler.bench.result import BenchResult
-from profiler.cli.interrupt import stop_on_ctrl_c
+from profiler.cli.interrupt import stop_on_signals
 from profiler.errors import BadInput
 from profiler.models import DEFAULT_MODEL
+from profiler.paths import cli_path
 from profiler.record import write_atomic, write_problem
 
 EXIT = {"completed": 0, "stopped": 130, "skipped": 130, "killed": 3, "error": 1}
@@ -40,8 +41,8 @@ def register(commands: Any) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--delay", type=float, default=0.0, help="seconds to rest between tests")
     p.add_argument("-o", "--output", choices=output.FORMATS, default="md", help="stdout format")
-    p.add_argument("--json", type=Path, help="also write the results as JSON (what `check` reads)")
-    p.add_argument("--html", type=Path, help="also write an HTML page: the table and the thread sweeps")
+    p.add_argument("--json", type=cli_path, help="also write the results as JSON (what `check` reads)")
+    p.add_argument("--html", type=cli_path, help="also write an HTML page: the table and the thread sweeps")
     p.add_argument("--progress", action="store_true", help="one line on stderr per repetition")
     p.add_argument("--no-history", action="store_true", help="do not store the runs in the history database")
     p.set_defaults(handler=main)
@@ -128,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
     progress = (lambda text: sys.stderr.write(f"pocketprof bench: {text}\n")) if args.progress else None
     bench = runner.Bench(tests, options, on_progress=progress)
     bench.prepare()  # every model, profile and option checked before the first run
-    with stop_on_ctrl_c(bench.stop):
+    with stop_on_signals(bench.stop):
         results = bench.run()
     for problem in bench.problems[:1]:
         sys.stderr.write(f"warning: {problem}\n")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from profiler import compare, exports
 from profiler.errors import BadInput
+from profiler.paths import cli_path
 
 
 def register(commands: Any) -> None:
     p = commands.add_parser("compare", help="compare saved runs side by side (JSON reports or run ids)")
-    p.add_argument("runs", type=Path, nargs="+", help="two or more JSON reports or run ids; the first is the baseline")
+    p.add_argument(
+        "runs", type=cli_path, nargs="+", help="two or more JSON reports or run ids; the first is the baseline"
+    )
     exports.add_arguments(p, csv_help="a .csv file for the comparison table, or a folder for every CSV")
     p.set_defaults(handler=main)
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from profiler import ladder_html
-from profiler.cli.interrupt import stop_on_ctrl_c
+from profiler.cli.interrupt import stop_on_signals
 from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.ladder import Ladder, LadderConfig
 from profiler.models import DEFAULT_MODEL
+from profiler.paths import cli_path
 from profiler.profiles import DEFAULT_PROFILE
 from profiler.quantize import parse_quants
 from profiler.record import write_atomic, write_problem
@@ -26,17 +27,29 @@ def register(commands: Any) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help="a .gguf path or a built-in name")
     p.add_argument("--profile", default=DEFAULT_PROFILE)
     p.add_argument("--quants", default=DEFAULT_QUANTS, help=f"comma-separated (default {DEFAULT_QUANTS})")
-    p.add_argument("--out", type=Path, required=True, help="a folder: ladder.json, ladder.html and one report per run")
+    p.add_argument(
+        "--out", type=cli_path, required=True, help="a folder: ladder.json, ladder.html and one report per run"
+    )
     p.add_argument("--prompt", default=RunConfig.prompt)
     p.add_argument("--max-tokens", type=int, default=64, help="tokens generated per run (fixed length)")
     p.add_argument("--ctx", type=int, default=2048)
     p.add_argument("--quality-tokens", type=int, default=512, help="tokens of the reference text scored")
-    p.add_argument("--html", type=Path, help="also write the report here")
-    p.add_argument("--json", type=Path, help="also write the table here")
+    p.add_argument("--html", type=cli_path, help="also write the report here")
+    p.add_argument("--json", type=cli_path, help="also write the table here")
     p.set_defaults(handler=main)
 
 
+_LAST_STEP: list[tuple[str, str]] = []
+
+
 def _bar(stage: str, quant: str, fraction: float) -> None:
+    """A redrawn bar on a terminal; in a log or a pipe, one plain line per step (no carriage returns)."""
+    if not sys.stderr.isatty():
+        if _LAST_STEP[-1:] != [(stage, quant)]:
+            _LAST_STEP[:] = [(stage, quant)]
+            sys.stderr.write(f"  {stage} {quant}\n")
+            sys.stderr.flush()
+        return
     filled = int(fraction * 24)
     sys.stderr.write(f"\r  {stage:16} {quant:7} ▕{'█' * filled}{' ' * (24 - filled)}▏ {fraction * 100:3.0f} %")
     if fraction >= 1.0:
@@ -78,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
     ladder = Ladder(config, on_progress=_bar)
     target = args.out / "ladder.json"
     try:
-        with stop_on_ctrl_c(ladder.stop):
+        with stop_on_signals(ladder.stop):
             result = ladder.run()
         html = ladder_html.ladder_html(result)
         for target, text in (

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from profiler import exports
 from profiler.cli.table import summary_text
 from profiler.compare import load_reports
 from profiler.errors import BadInput
+from profiler.paths import cli_path
 
 
 def register(commands: Any) -> None:
     p = commands.add_parser("report", help="export a saved run (a JSON report or a run id) to HTML, PDF, CSV")
-    p.add_argument("run", type=Path, help="a JSON report written by `run --json`, or a run id from the history")
+    p.add_argument("run", type=cli_path, help="a JSON report written by `run --json`, or a run id from the history")
     exports.add_arguments(p)
     p.set_defaults(handler=main)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from profiler import exports, history
-from profiler.cli.interrupt import stop_on_ctrl_c
+from profiler.cli.interrupt import stop_on_signals
 from profiler.cli.table import summary_text
 from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.models import DEFAULT_MODEL
+from profiler.paths import cli_path
 from profiler.profiles import DEFAULT_PROFILE
 from profiler.record import RunRecord, write_json, write_problem
 from profiler.session import Event, Session
@@ -30,8 +30,9 @@ def register(commands: Any) -> None:
         "(or hf://OWNER/REPO:QUANT), downloaded into the Hugging Face cache once",
     )
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="a profile id or a path to a profile .toml")
-    p.add_argument("--prompt", default=RunConfig.prompt)
-    p.add_argument("--prompt-file", type=Path, help="read the prompt from a file")
+    given = p.add_mutually_exclusive_group()  # both at once used to prefer the file without a word
+    given.add_argument("--prompt", default=RunConfig.prompt)
+    given.add_argument("--prompt-file", type=cli_path, help="read the prompt from a file")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--ctx", type=int, default=2048, help="context size in tokens")
     p.add_argument("--threads", type=int, help="llama.cpp threads (default: the profile's)")
@@ -56,7 +57,7 @@ def register(commands: Any) -> None:
     p.add_argument("-ub", "--ubatch-size", type=int, default=512, help="llama.cpp n_ubatch")
     p.add_argument("-fa", "--flash-attn", choices=("auto", "on", "off"), default="auto", help="flash attention")
     p.add_argument("--load-timeout", type=float, default=300.0, help="seconds to wait for the model to load")
-    p.add_argument("--json", type=Path, help="write the report here (schema version 1)")
+    p.add_argument("--json", type=cli_path, help="write the report here (schema version 1)")
     exports.add_arguments(p)
     p.add_argument("--quiet", action="store_true", help="do not stream the output text")
     p.add_argument("--no-history", action="store_true", help="do not store the run in the history database")
@@ -97,6 +98,8 @@ def config_from(args: argparse.Namespace) -> RunConfig:
 
 def _printer(quiet: bool) -> Any:
     def on_event(event: Event) -> None:
+        if event.kind == "warning":  # on stderr even with --quiet, which quiets the output text
+            sys.stderr.write(f"warning: {event.data}\n")
         if quiet:
             return
         if event.kind == "token":
@@ -114,6 +117,11 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
     The history comes first: a report path that fails (a full disk, a bad folder) must
     not lose the measurement.
     """
+    if record.extra.get("error_kind") in BAD_INPUT_KINDS and not record.tokens:
+        # the input's fault, found before anything was measured: like every other bad input, write nothing
+        # (a report already at --json stays as it was)
+        sys.stderr.write(f"error: {record.error}\n")
+        return 2
     code = 0
     problem = None if args.no_history else history.keep(record)
     if problem:
@@ -139,8 +147,9 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     session = Session(config_from(args), on_event=_printer(args.quiet))
-    with stop_on_ctrl_c(session.stop):
+    with stop_on_signals(session.stop) as caught:
         record = session.run()
     print("\n")
     print(summary_text(record.to_dict()))
-    return finish(record, args)
+    code = finish(record, args)
+    return caught.exit_code(code) if record.status == "stopped" else code

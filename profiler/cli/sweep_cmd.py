@@ -11,9 +11,10 @@ from typing import Any
 
 from profiler import exports, history
 from profiler.cli.compare_cmd import table_text
-from profiler.cli.interrupt import stop_on_ctrl_c
+from profiler.cli.interrupt import stop_on_signals
 from profiler.config import RunConfig
 from profiler.errors import BadInput
+from profiler.paths import cli_path
 from profiler.record import write_json, write_problem
 from profiler.session import Session
 
@@ -29,7 +30,7 @@ def register(commands: Any) -> None:
     p.add_argument("--ctx", type=int, default=2048)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--cool-down", type=float, default=COOL_DOWN_S, help="seconds of rest between runs")
-    p.add_argument("--out", type=Path, required=True, help="a folder: one report per run plus the comparison")
+    p.add_argument("--out", type=cli_path, required=True, help="a folder: one report per run plus the comparison")
     p.set_defaults(handler=main)
 
 
@@ -63,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
             current[0].stop()
 
     reports = []
-    with stop_on_ctrl_c(interrupt):
+    with stop_on_signals(interrupt):
         for i, (config, session) in enumerate(zip(configs, sessions, strict=True)):
             if i and stopped.wait(args.cool_down):
                 break

@@ -104,7 +104,8 @@ def _energy_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "phone energy (estimate)",
                 f"{phone['j_total']:.2f} J · {phone['j_per_token']:.3f} J/token · {phone['battery_pct']:.4f} % "
-                f"of the battery · {phone['battery_pct_per_1k_tokens']:.2f} %/1k tokens",
+                f"of the battery · {phone['battery_pct_per_1k_tokens']:.2f} %/1k tokens · "
+                f"at {phone.get('speed_basis', 'the predicted speed')}",
             )
         )
     host = report.get("host_energy")
