@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench peer fit fidelity clean
+.PHONY: setup run test lint bench peer planted fit fidelity clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: setup
 # pocketprof's child against llama-bench, side by side (builds llama-bench once if it is missing).
 peer: setup
 	$(BIN)/python benchmarks/bench_peer.py
+
+# Plant known bugs one at a time and check a test catches each (restores every file).
+planted: setup
+	$(BIN)/python scripts/plant_bugs.py
 
 # Refit the phone model to profiles/measurements/ (writes profiler/data/fit.json).
 fit: setup

@@ -58,6 +58,7 @@ class Kill:
     footprint_mb: float
     limit_mb: float
     tokens_before_kill: int
+    crossed_at_s: float | None = None  # when the footprint passed the limit (between two readings); at_s: the kill
 
 
 @dataclass

@@ -5,6 +5,13 @@ It reads the child's memory at a fixed rate (50 Hz by default): RSS, footprint
 memory counts, clean file-backed pages do not), file-backed RSS, CPU % and
 threads. When the footprint passes the budget it sends SIGKILL at once, as iOS
 jetsam and Android lmkd do, and records the kill.
+
+iOS and Android kill at the allocation that crosses the limit. A model loading with
+``--no-mmap`` grows by several MB a millisecond, so at 50 Hz alone the kill would land
+8–17 % past the budget. Between two samples the sampler therefore watches more closely
+whenever the footprint could reach the budget before the next one (it is within
+``NEAR_FRACTION`` of it, or growing fast enough to get there): it reads the cheap
+``statm`` every ``WATCH_S`` and kills at the crossing. A run with headroom pays nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import psutil
 
@@ -46,6 +54,10 @@ def read_memory(pid: int, *, previous: dict[str, int] | None = None) -> dict[str
     anon = getattr(info, "uss", info.rss)
     swap = getattr(info, "swap", 0)
     return {"rss": info.rss, "anon": anon, "file": max(0, info.rss - anon), "swap": swap, "threads": threads}
+
+
+NEAR_FRACTION = 0.05  # within 5 % of the budget, watch closely whatever the growth
+WATCH_S = 0.0005  # the close watch: ~30 us a statm read, so about 6 % of a core while it lasts
 
 
 def kill_now(pid: int) -> None:
@@ -80,6 +92,8 @@ class Sampler(threading.Thread):
         self.cpu_seconds = 0.0  # the sampler's own CPU cost, for the benchmark
         self._halt = threading.Event()
         self._proc = psutil.Process(pid)
+        self._last: tuple[float, float] | None = None  # (t, footprint MB) of the reading before this one
+        self._slope = 0.0  # footprint growth between the last two samples, MB/s
 
     def stop(self) -> None:
         self._halt.set()
@@ -103,6 +117,8 @@ class Sampler(threading.Thread):
         while not self._halt.is_set():
             try:
                 mem = read_memory(self.pid, previous=full if tick % 5 else None)  # swap and threads at ~10 Hz
+                if not mem.get("rss"):
+                    break  # an exiting child (a zombie) reads as empty: not a reading of the run
                 if tick % 5 == 0:
                     full = mem
                 now = time.monotonic()
@@ -127,31 +143,85 @@ class Sampler(threading.Thread):
                 gpu_mem_mb=gpu_mem,
                 gpu_power_w=gpu_power,
             )
+            if self._last is not None and sample.t > self._last[0]:
+                self._slope = (sample.footprint_mb - self._last[1]) / (sample.t - self._last[0])
             if self.budget_mb is not None and sample.footprint_mb > self.budget_mb and self.kill is None:
-                self._jetsam(sample)
+                self._jetsam(sample, self._last)
             if self.on_sample is not None:
                 self.on_sample(sample)
             if self.kill is not None:
                 break
+            self._last = (sample.t, sample.footprint_mb)
             tick += 1
             deadline += self.period
-            delay = deadline - time.monotonic()
-            if delay < -self.period:  # fell behind (machine busy): do not burst to catch up
+            if time.monotonic() - deadline > self.period:  # fell behind (machine busy): do not burst to catch up
                 deadline = time.monotonic()
-            elif delay > 0:
-                self._halt.wait(delay)
+            crossing = self._watch_until(deadline, full, sample)
+            if crossing is not None:
+                if self.on_sample is not None:
+                    self.on_sample(crossing)
+                break
         self.cpu_seconds = time.thread_time() - own
 
-    def _jetsam(self, sample: Sample) -> None:
+    def _near(self, now_s: float, footprint: float, slope: float, until_s: float) -> bool:
+        """Could the footprint reach the budget before ``until_s``? (slope in MB/s)"""
+        assert self.budget_mb is not None
+        headroom = self.budget_mb - footprint
+        reach = max(0.0, slope) * (until_s - now_s + self.period)
+        return headroom <= NEAR_FRACTION * self.budget_mb or headroom <= 1.5 * reach
+
+    def _watch_until(self, deadline: float, full: dict[str, int] | None, sample: Sample) -> Sample | None:
+        """Wait for the next sample; meanwhile, near the budget, read statm every WATCH_S and kill at the crossing."""
+        last_t, last_fp, slope = sample.t, sample.footprint_mb, self._slope
+        while not self._halt.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            if self.budget_mb is None or not self._near(now - self.t0, last_fp, slope, deadline - self.t0):
+                self._halt.wait(deadline - now)
+                return None
+            self._halt.wait(WATCH_S)
+            try:
+                mem = read_memory(self.pid, previous=full)
+            except (OSError, ValueError):
+                return None
+            if not mem.get("rss"):
+                return None
+            t = time.monotonic() - self.t0
+            footprint = (mem.get("anon", 0) + mem.get("swap", 0)) / MB
+            if t > last_t:
+                slope = (footprint - last_fp) / (t - last_t)
+            if footprint > self.budget_mb:
+                crossing = replace(
+                    sample,
+                    t=t,
+                    rss_mb=mem.get("rss", 0) / MB,
+                    footprint_mb=footprint,
+                    file_mb=mem.get("file", 0) / MB,
+                    anon_mb=mem.get("anon", 0) / MB,
+                )
+                self._jetsam(crossing, (last_t, last_fp))
+                return crossing if self.kill is not None else None
+            last_t, last_fp = t, footprint
+        return None
+
+    def _jetsam(self, sample: Sample, before: tuple[float, float] | None) -> None:
+        """Kill now, recording when the footprint crossed (between ``before`` and ``sample``) and when it died."""
         try:
             kill_now(self.pid)
         except (ProcessLookupError, PermissionError, psutil.Error):
             return
+        killed_at = time.monotonic() - self.t0
         assert self.budget_mb is not None
+        crossed = sample.t
+        if before is not None and sample.footprint_mb > before[1] and before[1] <= self.budget_mb:
+            share = (self.budget_mb - before[1]) / (sample.footprint_mb - before[1])
+            crossed = before[0] + share * (sample.t - before[0])
         self.kill = Kill(
             reason="memory_budget",
-            at_s=sample.t,
+            at_s=killed_at,
             footprint_mb=sample.footprint_mb,
             limit_mb=self.budget_mb,
             tokens_before_kill=self.tokens_so_far(),
+            crossed_at_s=round(crossed, 5),
         )

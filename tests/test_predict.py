@@ -71,7 +71,8 @@ def phone(**changes: object) -> Profile:
 
 # -- memory -------------------------------------------------------------------------
 def test_memory_by_hand() -> None:
-    p = pr.predict(phone(), model=fake_model(), ctx=1024)
+    # the file holds more than the tensors (header, metadata, the tokenizer): the weights are the tensors
+    p = pr.predict(phone(), model=fake_model(file_size_bytes=531_000_000), ctx=1024)
     m = p.memory
     assert m.weights_mb == pytest.approx(500_000_000 / MB)
     # K and V: 10 layers × 2 KV heads × (64 + 64) × 1024 positions × 2 bytes = 5 MiB
@@ -336,7 +337,7 @@ def test_cli_bad_input_is_one_line(args: tuple[str, ...]) -> None:
 # -- against real runs --------------------------------------------------------------
 @pytest.mark.model
 @pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
-def test_predicted_memory_within_20_percent_of_a_real_run(name: str, tmp_path: Path) -> None:
+def test_predicted_memory_within_6_percent_of_a_real_run(name: str, tmp_path: Path) -> None:
     report = tmp_path / "run.json"
     done = run_cli(
         "run",
@@ -357,4 +358,5 @@ def test_predicted_memory_within_20_percent_of_a_real_run(name: str, tmp_path: P
     measured = json.loads(report.read_text())["summary"]["peak_footprint_mb"]
     shape = pr.model_shape(read_metadata(resolve(name)))
     predicted = pr.estimate_memory(shape, ctx=2048, budget_mb=None).total_mb
-    assert predicted == pytest.approx(measured, rel=0.20), (predicted, measured)
+    # 1.0-1.5 % off on 2026-12-01; 20 % let a halved runtime base (18 MB of SmolLM2's 180) pass
+    assert predicted == pytest.approx(measured, rel=0.06), (predicted, measured)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -136,12 +137,22 @@ def test_csv_files_load_back_to_the_json_numbers(runs: list[Path], tmp_path: Pat
     tokens = list(rows_of(tmp_path / "csv" / f"{report['run_id']}-tokens.csv"))
     assert list(samples[0])[:3] == ["t_s", "rss_mb", "footprint_mb"]
     assert len(samples) == len(report["samples"]) and len(tokens) == len(report["tokens"])
+    # every column, named here rather than read from the exporter (a swapped column must fail)
+    sample_columns = {"t_s": "t", "rss_mb": "rss_mb", "footprint_mb": "footprint_mb", "file_backed_mb": "file_mb"}
+    sample_columns |= {"anon_mb": "anon_mb", "swap_mb": "swap_mb", "cpu_percent": "cpu_percent", "threads": "threads"}
+    sample_columns |= {"gpu_mem_mb": "gpu_mem_mb", "gpu_power_w": "gpu_power_w"}
+    assert list(samples[0]) == list(sample_columns)
+    assert any(s["rss_mb"] != s["anon_mb"] for s in report["samples"])  # else a swap of the two would pass
     for row, sample in zip(samples, report["samples"], strict=True):
-        assert float(row["t_s"]) == sample["t"] and float(row["footprint_mb"]) == sample["footprint_mb"]
-        assert float(row["file_backed_mb"]) == sample["file_mb"] and int(row["threads"]) == sample["threads"]
+        for column, field in sample_columns.items():
+            expected = sample.get(field)
+            assert (row[column] == "") if expected is None else float(row[column]) == expected, (column, row)
+    token_columns = {"index": "index", "t_s": "t", "latency_ms": "latency_ms", "token_id": "id", "text": "text"}
+    assert list(tokens[0]) == list(token_columns)
     for row, token in zip(tokens, report["tokens"], strict=True):
-        assert float(row["latency_ms"]) == token["latency_ms"] and row["text"] == token["text"]
-        assert int(row["token_id"]) == token["id"]
+        assert row["text"] == token["text"], row
+        for column in ("index", "t_s", "latency_ms", "token_id"):
+            assert float(row[column]) == token[token_columns[column]], (column, row)
 
 
 def test_hostile_prompt_text_is_escaped_never_markup(runs: list[Path]):
@@ -150,6 +161,19 @@ def test_hostile_prompt_text_is_escaped_never_markup(runs: list[Path]):
     page = report_html.run_html(report)
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_hostile_error_in_the_outcome_banner_is_escaped_and_the_page_may_fetch_nothing(runs: list[Path]):
+    report = json.loads(runs[0].read_text())
+    hostile = "<script>alert(2)</script><img src=x onerror=alert(3)>"
+    report |= {"status": "error", "error": f"/models/{hostile}.gguf: not a GGUF file"}
+    page = report_html.run_html(report)
+    assert "<script" not in page and "<img" not in page and "&lt;script&gt;alert(2)" in page
+    banner = page[page.index("<div class='outcome error'>") :].split("</div>", 1)[0]
+    assert "&lt;img src=x onerror=alert(3)&gt;" in banner
+    csp = re.search(r"<meta http-equiv='Content-Security-Policy' content=\"([^\"]+)\">", page)
+    assert csp is not None and "default-src 'none'" in csp.group(1).split(";")[0]
+    assert "script-src" not in csp.group(1) and "connect-src" not in csp.group(1)  # nothing may run or fetch
 
 
 @needs_chromium

@@ -8,6 +8,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import calibrate, linux
+from profiler import calibrate, history, linux
 from profiler.config import RunConfig
 from profiler.session import Event, Session
 from tests.conftest import ROOT, run_cli
@@ -63,6 +64,44 @@ def test_budget_below_the_model_kills_during_load(tmp_path: Path):
     assert kill["reason"] == "memory_budget" and kill["footprint_mb"] > 40 and kill["limit_mb"] == 40
     assert report["samples"] and report["tokens"] == [] and kill["tokens_before_kill"] == 0
     assert "KILLED" in result.stdout
+
+
+def test_mapped_weights_count_in_rss_but_not_in_the_footprint():
+    """With mmap the weights are clean file pages: resident (RSS) but not the app's footprint, as on iOS."""
+    record = run(max_tokens=8, profile="host").record
+    assert record.status == "completed", record.error
+    file_mb = record.model["file_size_bytes"] / (1024 * 1024)
+    assert max(s.rss_mb - s.footprint_mb for s in record.samples) > 0.8 * file_mb  # the mapped weights, resident
+    for sample in record.samples:
+        assert sample.footprint_mb == pytest.approx(sample.anon_mb + sample.swap_mb, abs=0.01), sample
+
+
+def test_the_dram_cap_is_the_kernels_and_its_oom_kill_is_reported_as_dram_limit():
+    """--dram-mb below what the weights need, the watchdog's budget far above: only the cgroup can stop it."""
+    session = Session(
+        RunConfig(model="smollm2-135m", profile="host", mmap=False, dram_mb=80.0, memory_budget_mb=100_000.0)
+    )
+    record = session.run()
+    dram = record.limits["dram"]
+    if dram.mechanism == "none":
+        pytest.skip(f"no DRAM cap here: {dram.note}")
+    assert dram.value == 80.0 and "cgroup" in dram.mechanism
+    assert record.status == "killed", (record.status, record.error)
+    assert record.kill is not None and record.kill.reason == "dram_limit", record.kill
+    assert record.kill.limit_mb == 80.0
+
+
+@pytest.mark.parametrize("budget", [120.0, 200.0, 300.0])
+def test_a_loading_model_is_killed_within_5_percent_of_the_budget(budget: float):
+    """Gemma 3 270M read into memory grows by MB a millisecond: at 50 Hz alone the kill landed 8–17 % over."""
+    config = RunConfig(model="gemma3-270m", profile="host", mmap=False, memory_budget_mb=budget, max_tokens=4)
+    record = Session(config).run()
+    assert record.status == "killed" and record.kill is not None, (record.status, record.error)
+    kill = record.kill
+    assert kill.reason == "memory_budget" and kill.limit_mb == budget
+    assert budget < kill.footprint_mb <= 1.05 * budget, kill
+    assert kill.crossed_at_s is not None and 0 <= kill.at_s - kill.crossed_at_s < 0.05, kill
+    assert record.samples[-1].footprint_mb == kill.footprint_mb  # the crossing reading is in the record
 
 
 def test_kill_mid_generation_keeps_the_tokens_before_it():
@@ -158,22 +197,22 @@ def test_stop_mid_run_keeps_what_was_measured():
     assert 6 <= len(record.tokens) < 400
 
 
-def test_ctrl_c_on_the_cli_writes_a_stopped_report(tmp_path: Path):
+def _leftovers(pid: int) -> set[str]:
+    """What a run started by ``pid`` may leave outside itself: memory cgroups and multiprocessing's socket folders."""
+    found = {p.name for p in Path(tempfile.gettempdir()).glob("pymp-*")}
+    for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")):
+        found |= {p.name for p in root.glob(f"pocketprof-{pid}-*")} if root.is_dir() else set()
+    return found
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_on_the_cli_writes_a_stopped_report_and_keeps_the_history(tmp_path: Path, signum: int, code: int):
+    """Ctrl-C, a plain kill, a closed terminal: the run stops as asked and loses nothing (it was: no report)."""
     out = tmp_path / "stopped.json"
+    before = _leftovers(0)
+    command = ["run", "--profile", "host", "--max-tokens", "2000", "--ignore-eos", "--json", str(out)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "profiler.cli",
-            "run",
-            "--profile",
-            "host",
-            "--max-tokens",
-            "2000",
-            "--ignore-eos",
-            "--json",
-            str(out),
-        ],
+        [sys.executable, "-m", "profiler.cli", *command],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -184,12 +223,17 @@ def test_ctrl_c_on_the_cli_writes_a_stopped_report(tmp_path: Path):
     while proc.stdout.read(1) == "" and time.monotonic() < deadline:  # wait for the first token
         time.sleep(0.05)
     children = psutil.Process(proc.pid).children()
-    proc.send_signal(signal.SIGINT)
+    during = _leftovers(proc.pid)
+    proc.send_signal(signum)
     _stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     report = json.loads(out.read_text())
     assert report["status"] == "stopped" and report["tokens"]
+    kept = history.load(report["run_id"])
+    assert kept["status"] == "stopped" and len(kept["tokens"]) == len(report["tokens"])
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    assert during - before, "the run made no socket folder: this test would not see one left behind"
+    assert not (_leftovers(proc.pid) - before), "left behind after the run"
 
 
 def test_events_arrive_in_order_from_a_real_run():

@@ -1,0 +1,160 @@
+"""Plant known bugs one at a time, run the tests that should catch each, restore the file.
+
+A test that cannot fail proves nothing: each line below is a plausible one-line bug (the first
+eleven are the ones a review planted and the suite then missed) and the test that now catches it.
+Prints CAUGHT or MISSED per bug; exit status 1 if any was missed. Restores every file, even on
+Ctrl-C. Run it on a clean work tree: `make planted` (about 3 minutes).
+
+Usage: .venv/bin/python scripts/plant_bugs.py [WORD ...]   (only the bugs whose name holds a WORD)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUGS: list[tuple[str, str, str, str, list[str]]] = [
+    (
+        "footprint counted as RSS",
+        "profiler/sampler.py",
+        'footprint_mb=(mem.get("anon", 0) + mem.get("swap", 0)) / MB',
+        'footprint_mb=mem.get("rss", 0) / MB',
+        ["tests/test_run.py::test_mapped_weights_count_in_rss_but_not_in_the_footprint"],
+    ),
+    (
+        "weights sized from the file size",
+        "profiler/phone/shape.py",
+        "else float(model.tensor_bytes)",
+        "else float(model.file_size_bytes)",
+        ["tests/test_predict.py::test_memory_by_hand"],
+    ),
+    (
+        "RUNTIME_BASE_MB halved",
+        "profiler/predict.py",
+        "RUNTIME_BASE_MB = 36.3",
+        "RUNTIME_BASE_MB = 36.3 / 2",
+        ["tests/test_predict.py"],
+    ),
+    (
+        "outcome banner not escaped",
+        "profiler/report_html.py",
+        "{_e(describe.outcome(report))}</div>",
+        "{describe.outcome(report)}</div>",
+        ["tests/test_reports.py::test_a_hostile_error_in_the_outcome_banner_is_escaped_and_the_page_may_fetch_nothing"],
+    ),
+    (
+        "CSP removed",
+        "profiler/report_html.py",
+        'f"<meta http-equiv=\'Content-Security-Policy\' content=\\"{CSP}\\">"',
+        '""',
+        ["tests/test_reports.py::test_a_hostile_error_in_the_outcome_banner_is_escaped_and_the_page_may_fetch_nothing"],
+    ),
+    (
+        "CSV rss_mb written from anon_mb",
+        "profiler/export_csv.py",
+        '("rss_mb", "rss_mb"),',
+        '("anon_mb", "rss_mb"),',
+        ["tests/test_reports.py::test_csv_files_load_back_to_the_json_numbers"],
+    ),
+    (
+        "check mark on the worse value",
+        "profiler/compare.py",
+        '(min(known) if metric.better == "lower" else max(known))',
+        '(max(known) if metric.better == "lower" else min(known))',
+        ["tests/test_bad_state.py::test_hours_of_decoding_has_no_better_side_energy_per_token_does"],
+    ),
+    (
+        "ladder no-KL fallback picks the fewest bits",
+        "profiler/ladder.py",
+        'return str(max(fits, key=lambda e: e["weights_mb"])["quant"])',
+        'return str(min(fits, key=lambda e: e["weights_mb"])["quant"])',
+        ["tests/test_ladder.py::test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits"],
+    ),
+    (
+        "ladder picks the first fitting member",
+        "profiler/ladder.py",
+        'return str(min(scored, key=lambda e: (e["kl_divergence"], e["file_size_mb"]))["quant"])',
+        'return str(scored[0]["quant"])',
+        ["tests/test_ladder.py::test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits"],
+    ),
+    (
+        "speed governor switched off",
+        "profiler/throttle.py",
+        "        if self.target_tps is None or self.target_tps <= 0:\n            return\n        stamps",
+        "        if True:\n            return\n        stamps",
+        ["tests/test_governor.py"],
+    ),
+    (
+        "DRAM limit never written",
+        "profiler/limits.py",
+        "        cgroup.set_memory_max(int(plan.dram_mb * MB))\n",
+        "        pass\n",
+        ["tests/test_run.py::test_the_dram_cap_is_the_kernels_and_its_oom_kill_is_reported_as_dram_limit"],
+    ),
+    (
+        "no close watch near the budget (50 Hz only)",
+        "profiler/sampler.py",
+        "        return headroom <= NEAR_FRACTION * self.budget_mb or headroom <= 1.5 * reach",
+        "        return False",
+        ["tests/test_run.py::test_a_loading_model_is_killed_within_5_percent_of_the_budget"],
+    ),
+    (
+        "SIGTERM ends the CLI without a report",
+        "profiler/cli/interrupt.py",
+        'SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")',
+        'SIGNALS = ("SIGINT", "SIGHUP")',
+        ["tests/test_run.py::test_a_signal_on_the_cli_writes_a_stopped_report_and_keeps_the_history"],
+    ),
+    (
+        "NaN accepted as a number",
+        "profiler/config.py",
+        "        _finite(name, getattr(config, name))",
+        "        pass",
+        ["tests/test_bad_state.py::test_not_a_number_is_refused_in_one_line_naming_the_option"],
+    ),
+    (
+        "a corrupt history is not moved aside",
+        "profiler/history.py",
+        "        move_aside(path)\n",
+        "        raise\n",
+        ["tests/test_bad_state.py::test_a_corrupt_history_is_kept_aside_and_a_new_one_started"],
+    ),
+    (
+        "an oversubscribed run kept as the calibration",
+        "profiler/calibrate.py",
+        "    if threads > len(host_cores()):",
+        "    if False:",
+        ["tests/test_bad_state.py::test_more_threads_than_the_host_is_warned_marked_and_never_a_calibration"],
+    ),
+]
+
+
+def main() -> int:
+    only = sys.argv[1:]
+    missed = 0
+    for name, rel, old, new, tests in BUGS:
+        if only and not any(word in name for word in only):
+            continue
+        path = ROOT / rel
+        text = path.read_text()
+        if text.count(old) != 1:
+            print(f"STALE   {name}: the line to change is not in {rel} once; update this script")
+            missed += 1
+            continue
+        path.write_text(text.replace(old, new))
+        try:
+            command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+        finally:
+            path.write_text(text)
+        last = (done.stdout.strip().splitlines() or ["?"])[-1]
+        caught = done.returncode != 0
+        missed += not caught
+        print(f"{'CAUGHT' if caught else 'MISSED'}  {name}  ({rel}) by {' '.join(tests)}: {last}", flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
