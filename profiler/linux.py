@@ -193,3 +193,25 @@ def systemd_scope_prefix(memory_max_bytes: int | None, cpu_quota_percent: int | 
     if cpu_quota_percent is not None:
         prefix += ["-p", f"CPUQuota={cpu_quota_percent}%"]
     return prefix
+
+
+def cgroups_named(prefix: str) -> list[Path]:
+    """The cgroups whose name starts with ``prefix``, wherever :func:`make_cgroup` may have made them."""
+    parents: set[Path] = set()
+    unified = CGROUP_ROOT / "unified" if (CGROUP_ROOT / "unified").is_dir() else CGROUP_ROOT
+    try:
+        if (unified / "cgroup.controllers").exists():
+            parents.add(unified / _own_cgroup_v2().lstrip("/"))
+        for controller in ("memory", "cpu"):
+            base = CGROUP_ROOT / controller
+            if (base / "cgroup.procs").exists():
+                parents |= {base / _own_cgroup_v1(controller).lstrip("/"), base}
+    except OSError:
+        return []
+    found: list[Path] = []
+    for parent in parents:
+        try:
+            found += [p for p in parent.glob(f"{prefix}*") if p.is_dir()]
+        except OSError:
+            continue
+    return sorted(set(found))

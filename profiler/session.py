@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from profiler import gguf_meta, hostinfo, limits, models, paths, protocol
+from profiler import gguf_meta, hostinfo, leftovers, limits, models, paths, protocol
 from profiler.calibrate import Calibration
 from profiler.config import RunConfig, check_threads, plan_limits, validate
 from profiler.emulate import Emulation
@@ -121,6 +122,7 @@ class Session:
         self.emulation: Emulation | None = None
         self._throttle: DutyCycle | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
+        self._socket_dir: Path | None = None
 
     # -- control -------------------------------------------------------------------
     def stop(self) -> None:
@@ -163,7 +165,8 @@ class Session:
         meter = HostEnergyMeter(gpu=gpu)
         meter.start()
         key = secrets.token_bytes(32)
-        listener = Listener(authkey=key)
+        leftovers.sweep()  # what a parent killed with SIGKILL could not remove
+        listener = self._listen(key)
         proc: Popen[bytes] | None = None
         sampler: Sampler | None = None
         throttle: DutyCycle | None = None
@@ -334,6 +337,13 @@ class Session:
 
     def _fraction_at(self, seconds: float) -> float:
         return self.profile.speed_fraction_at(seconds) if self.plan.follows_curve else 1.0
+
+    def _listen(self, key: bytes) -> Listener:
+        """The socket the child connects to, in a folder named for this process (see profiler.leftovers)."""
+        if sys.platform == "win32":
+            return Listener(authkey=key)  # a named pipe: nothing on disk
+        self._socket_dir = leftovers.socket_dir()
+        return Listener(address=str(self._socket_dir / "child.sock"), family="AF_UNIX", authkey=key)
 
     def _spawn(self, listener: Listener, key: bytes, log: Any, prefix: list[str]) -> Popen[bytes]:
         env = paths.child_env(POCKETPROF_AUTHKEY=key.hex())
@@ -581,6 +591,8 @@ class Session:
         exit_code = proc.wait() if proc is not None else None
         record.child["exit_code"] = exit_code
         listener.close()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
         oom = enforcement.oom_kills()
         enforcement.release()
         self._classify(sampler, exit_code, oom, t0)

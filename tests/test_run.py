@@ -8,7 +8,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import calibrate, history, linux
+from profiler import calibrate, history, leftovers, linux
 from profiler.config import RunConfig
 from profiler.session import Event, Session
 from tests.conftest import ROOT, run_cli
@@ -197,19 +196,10 @@ def test_stop_mid_run_keeps_what_was_measured():
     assert 6 <= len(record.tokens) < 400
 
 
-def _leftovers(pid: int) -> set[str]:
-    """What a run started by ``pid`` may leave outside itself: memory cgroups and multiprocessing's socket folders."""
-    found = {p.name for p in Path(tempfile.gettempdir()).glob("pymp-*")}
-    for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")):
-        found |= {p.name for p in root.glob(f"pocketprof-{pid}-*")} if root.is_dir() else set()
-    return found
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_on_the_cli_writes_a_stopped_report_and_keeps_the_history(tmp_path: Path, signum: int, code: int):
     """Ctrl-C, a plain kill, a closed terminal: the run stops as asked and loses nothing (it was: no report)."""
     out = tmp_path / "stopped.json"
-    before = _leftovers(0)
     command = ["run", "--profile", "host", "--max-tokens", "2000", "--ignore-eos", "--json", str(out)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "profiler.cli", *command],
@@ -223,7 +213,7 @@ def test_a_signal_on_the_cli_writes_a_stopped_report_and_keeps_the_history(tmp_p
     while proc.stdout.read(1) == "" and time.monotonic() < deadline:  # wait for the first token
         time.sleep(0.05)
     children = psutil.Process(proc.pid).children()
-    during = _leftovers(proc.pid)
+    during = leftovers.of(proc.pid)
     proc.send_signal(signum)
     _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
@@ -232,8 +222,8 @@ def test_a_signal_on_the_cli_writes_a_stopped_report_and_keeps_the_history(tmp_p
     kept = history.load(report["run_id"])
     assert kept["status"] == "stopped" and len(kept["tokens"]) == len(report["tokens"])
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
-    assert during - before, "the run made no socket folder: this test would not see one left behind"
-    assert not (_leftovers(proc.pid) - before), "left behind after the run"
+    assert during, "the run made no socket folder: this test would not see one left behind"
+    assert leftovers.of(proc.pid) == [], "left behind after the run"
 
 
 def test_events_arrive_in_order_from_a_real_run():
