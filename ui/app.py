@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,8 +49,11 @@ def display_problem() -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None, *, model: str | None = None, profile: str | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, model: str | None = None, profile: str | None = None, run: bool = False
+) -> int:
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from ui.main_window import MainWindow
@@ -60,4 +64,22 @@ def main(argv: Sequence[str] | None = None, *, model: str | None = None, profile
     window = MainWindow()
     window.sidebar.select(model=model, profile=profile)
     window.show()
-    return int(app.exec())
+    caught: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        # a plain kill or a closed terminal: close as the user would (the run is stopped and kept)
+        if not caught:
+            caught.append(signum)
+            QTimer.singleShot(0, window.close)
+            QTimer.singleShot(0, app.quit)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    ticker = QTimer()  # Python runs signal handlers only when it gets control: give it some
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    if run:
+        QTimer.singleShot(0, window.start_run)
+    code = int(app.exec())
+    return 128 + caught[0] if caught else code

@@ -18,6 +18,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("gui", help="open the desktop app (the default with no command)")
     p.add_argument("--model", help="a .gguf path or a built-in name to start with")
     p.add_argument("--profile", help="a profile id to start with")
+    p.add_argument("--run", action="store_true", help="start a run on the chosen model and phone as the window opens")
     p.add_argument(
         "--headless-fallback",
         action="store_true",
@@ -33,7 +34,9 @@ def main(args: argparse.Namespace) -> int:
         raise BadInput(f"the desktop app cannot start: {exc} (pip install PySide6-Essentials pyqtgraph)") from None
     problem = app.display_problem()
     if problem is None:
-        code: int = app.main(model=getattr(args, "model", None), profile=getattr(args, "profile", None))
+        code: int = app.main(
+            model=getattr(args, "model", None), profile=getattr(args, "profile", None), run=getattr(args, "run", False)
+        )
         return code
     if not getattr(args, "headless_fallback", False):
         raise BadInput(f"cannot open a window: {problem}; `pocketprof run` profiles without one")
