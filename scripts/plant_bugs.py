@@ -149,6 +149,20 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
         "    for name in ():",
         ["tests/test_gui_signals.py"],
     ),
+    (
+        "--seed ignored by the sampler",
+        "profiler/worker.py",
+        '            seed=config["seed"],',
+        "            seed=42,",
+        ["tests/test_promises.py::test_seed_and_temperature_decide_the_tokens"],
+    ),
+    (
+        "--raw ignored",
+        "profiler/worker.py",
+        '    if config["raw"] or not template:',
+        "    if not template:",
+        ["tests/test_promises.py::test_raw_skips_the_chat_template"],
+    ),
 ]
 
 
