@@ -163,6 +163,48 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
         "    if not template:",
         ["tests/test_promises.py::test_raw_skips_the_chat_template"],
     ),
+    (
+        "hours of decoding marked better when longer",
+        "profiler/compare.py",
+        'Metric("energy.hours_continuous", "hours of continuous decoding", "h", "", ",.2f")',
+        'Metric("energy.hours_continuous", "hours of continuous decoding", "h", "higher", ",.2f")',
+        ["tests/test_bad_state.py::test_hours_of_decoding_has_no_better_side_energy_per_token_does"],
+    ),
+    (
+        "carriage returns in logged progress",
+        "profiler/cli/ladder_cmd.py",
+        "    if not sys.stderr.isatty():",
+        "    if False:",
+        ["tests/test_bad_state.py::test_progress_in_a_log_is_plain_lines"],
+    ),
+    (
+        "the history without the quantization",
+        "profiler/cli/history_cmd.py",
+        '        quant = str(r.get("quantization") or "—")[:8]',
+        '        quant = "—"',
+        ["tests/test_bad_state.py::test_history_shows_the_quantization_and_an_ambiguous_id_lists_its_matches"],
+    ),
+    (
+        "--gpu-layers on a CPU-only build silent",
+        "profiler/session.py",
+        '            self._warn_if_no_gpu(record.child["engine"])\n',
+        "",
+        ["tests/test_bad_state.py::test_gpu_layers_on_a_cpu_only_build_says_it_did_nothing"],
+    ),
+    (
+        "an empty report path accepted",
+        "profiler/paths.py",
+        "    if not text.strip():",
+        "    if False:",
+        ["tests/test_bad_state.py::test_an_empty_report_path_is_one_line"],
+    ),
+    (
+        "a too-long prompt overwrites a good report",
+        "profiler/cli/run_cmd.py",
+        '    if record.extra.get("error_kind") in BAD_INPUT_KINDS and not record.tokens:',
+        "    if False:",
+        ["tests/test_bad_state.py::test_a_prompt_longer_than_the_context_leaves_an_existing_report_as_it_was"],
+    ),
 ]
 
 

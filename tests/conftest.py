@@ -82,3 +82,15 @@ def run_cli(*args: str, timeout: float = 300, **kwargs: object) -> subprocess.Co
         check=False,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+@pytest.fixture
+def window(qtbot):  # type: ignore[no-untyped-def]
+    """The app's main window, shown (the GUI tests' common start; a test file may define its own)."""
+    from ui.main_window import MainWindow
+
+    win = MainWindow(discover=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win

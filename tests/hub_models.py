@@ -9,6 +9,21 @@ import numpy as np
 FILE_TYPES = {"F16": 1, "Q8_0": 7, "Q4_K_M": 15, "Q2_K": 10, "Q6_K": 18}
 
 
+def _ggml_type(quant: str) -> tuple[object, int, int]:
+    """The GGML tensor type a test file of ``quant`` is written with, and its block and type sizes."""
+    import gguf
+
+    ggml_type = {
+        "F16": gguf.GGMLQuantizationType.F16,
+        "Q8_0": gguf.GGMLQuantizationType.Q8_0,
+        "Q4_K_M": gguf.GGMLQuantizationType.Q4_K,
+        "Q2_K": gguf.GGMLQuantizationType.Q2_K,
+        "Q6_K": gguf.GGMLQuantizationType.Q6_K,
+    }[quant]
+    block, type_size = gguf.GGML_QUANT_SIZES[ggml_type]
+    return ggml_type, block, type_size
+
+
 def tiny_gguf(
     dest: Path,
     *,
@@ -25,15 +40,7 @@ def tiny_gguf(
     """
     import gguf
 
-    types = {
-        "F16": gguf.GGMLQuantizationType.F16,
-        "Q8_0": gguf.GGMLQuantizationType.Q8_0,
-        "Q4_K_M": gguf.GGMLQuantizationType.Q4_K,
-        "Q2_K": gguf.GGMLQuantizationType.Q2_K,
-        "Q6_K": gguf.GGMLQuantizationType.Q6_K,
-    }
-    ggml_type = types[quant]
-    block, type_size = gguf.GGML_QUANT_SIZES[ggml_type]
+    ggml_type, block, type_size = _ggml_type(quant)
     writer = gguf.GGUFWriter(str(dest), "llama", split_max_tensors=1 if shards > 1 else 0)
     writer.add_name(name)
     writer.add_file_type(FILE_TYPES[quant])
@@ -87,15 +94,7 @@ def sparse_gguf(
 
     import gguf
 
-    types = {
-        "F16": gguf.GGMLQuantizationType.F16,
-        "Q8_0": gguf.GGMLQuantizationType.Q8_0,
-        "Q4_K_M": gguf.GGMLQuantizationType.Q4_K,
-        "Q2_K": gguf.GGMLQuantizationType.Q2_K,
-        "Q6_K": gguf.GGMLQuantizationType.Q6_K,
-    }
-    ggml_type = types[quant]
-    block, type_size = gguf.GGML_QUANT_SIZES[ggml_type]
+    ggml_type, block, type_size = _ggml_type(quant)
     writer = gguf.GGUFWriter(str(dest), "qwen2")
     writer.add_name(name)
     writer.add_file_type(FILE_TYPES[quant])

@@ -19,15 +19,6 @@ pytestmark = pytest.mark.model
 RUN_TIMEOUT_MS = 180_000
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(discover=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
-
-
 def choose(win: MainWindow, *, model: str = "smollm2-135m", profile: str = "host", **settings: float) -> None:
     sidebar = win.sidebar
     sidebar.select(model=model, profile=profile)

@@ -7,18 +7,8 @@ import pytest
 pytest.importorskip("PySide6")
 
 from profiler import history
-from ui.main_window import MainWindow
 
 TIMEOUT_MS = 300_000
-
-
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(discover=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def _curve_labels(bench, phase: str) -> list[str]:

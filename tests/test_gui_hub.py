@@ -9,18 +9,8 @@ import pytest
 pytest.importorskip("PySide6")
 
 from tests.test_hub import REPO, hub  # noqa: F401 (the local Hub fixture)
-from ui.main_window import MainWindow
 
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(discover=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def test_search_pick_a_file_that_fits_and_download_it(qtbot, window, hub, tmp_path: Path) -> None:  # noqa: F811

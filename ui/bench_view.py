@@ -9,7 +9,6 @@ best thread count and the cliff past it are marked on both.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -35,9 +34,10 @@ from profiler.bench import plan, runner, threads
 from profiler.bench.html import COLORS
 from profiler.bench.result import BenchResult
 from profiler.errors import ProfilerError
+from profiler.limits import host_cores
 from profiler.profiles import load_profile
-from ui import picks
-from ui.runner import JobThread, claim, release
+from ui.runner import JobThread, claim
+from ui.tool_window import ToolWindow
 
 
 class _BenchThread(JobThread):
@@ -57,13 +57,12 @@ class _BenchThread(JobThread):
     def work(self) -> list[BenchResult]:
         return self.bench.run()
 
+    def halt(self) -> None:
+        self.bench.stop()
 
-def _host_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-
-class BenchWindow(QWidget):
-    sig_finished = Signal(object)
+class BenchWindow(ToolWindow):
+    NOUN = "Bench"
 
     def __init__(
         self,
@@ -74,11 +73,8 @@ class BenchWindow(QWidget):
         profile: str,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("pocketprof — bench: threads")
-        self.resize(1400, 860)
-        self.model_combo, self.profile_combo = picks.combo(model_choices, model), picks.combo(profile_choices, profile)
-        self.threads_edit = QLineEdit(f"1-{max(2, _host_cores())}")
+        super().__init__("bench: threads", model_choices, profile_choices, model=model, profile=profile, parent=parent)
+        self.threads_edit = QLineEdit(f"1-{max(2, len(host_cores()))}")
         self.threads_edit.setToolTip("thread counts: 1,2,4 or a range 1-8 (llama-bench's -t)")
         self.prompt_spin, self.gen_spin, self.reps_spin = QSpinBox(), QSpinBox(), QSpinBox()
         for spin, low, high, value in ((self.prompt_spin, 1, 8192, 128), (self.gen_spin, 2, 4096, 64)):
@@ -105,7 +101,6 @@ class BenchWindow(QWidget):
         self.notes.setWordWrap(True)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._layout()
-        self.thread_: _BenchThread | None = None
         self.results: list[BenchResult] = []
         self.run_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
@@ -264,20 +259,10 @@ class BenchWindow(QWidget):
             return False
         self.results = []
         options = runner.Options(reps=self.reps_spin.value(), reserve_cores=0)
-        self.thread_ = _BenchThread(tests, options, self)
-        self.thread_.sig_progress.connect(self._on_progress)
-        self.thread_.sig_done.connect(self._on_done)
-        self.thread_.sig_failed.connect(self._on_failed)
-        self.thread_.finished.connect(self._on_thread_end)
-        self.run_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
-        self.thread_.start()
+        thread = _BenchThread(tests, options, self)
+        thread.sig_progress.connect(self._on_progress)
+        self.launch(thread)
         return True
-
-    @Slot()
-    def stop(self) -> None:
-        if self.thread_ is not None:
-            self.thread_.bench.stop()
 
     @Slot(str, float)
     def _on_progress(self, text: str, fraction: float) -> None:
@@ -295,25 +280,3 @@ class BenchWindow(QWidget):
             text += f" {len(failed)} did not complete: {failed[0].test.name} {failed[0].status} ({failed[0].error})."
         self.state.setText(text)
         self.sig_finished.emit(results)
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.state.setText(f"Bench stopped: {message}")
-
-    @Slot()
-    def _on_thread_end(self) -> None:
-        if self.thread_ is not None:
-            self.thread_.wait()
-            self.thread_.deleteLater()
-        self.thread_ = None
-        release(self)
-        self.run_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
-
-    def closeEvent(self, event: Any) -> None:
-        if self.thread_ is not None:
-            self.thread_.bench.stop()
-            self.thread_.wait()
-            self.thread_ = None
-        release(self)
-        super().closeEvent(event)

@@ -31,8 +31,8 @@ from profiler.ladder import Ladder, LadderConfig
 from profiler.ladder_html import COLUMNS, cell_text
 from profiler.quantize import QUANTS
 from profiler.svgchart import PALETTE
-from ui import picks
 from ui.runner import JobThread, claim, release
+from ui.tool_window import ToolWindow
 
 DEFAULT = ("F16", "Q8_0", "Q4_K_M", "Q2_K")
 
@@ -47,9 +47,12 @@ class _LadderThread(JobThread):
     def work(self) -> dict[str, Any]:
         return self.ladder.run()
 
+    def halt(self) -> None:
+        self.ladder.stop()  # kills a quantizer or scorer child at once, a run within seconds
 
-class LadderWindow(QWidget):
-    sig_finished = Signal(object)
+
+class LadderWindow(ToolWindow):
+    NOUN = "Ladder"
 
     def __init__(
         self,
@@ -60,11 +63,7 @@ class LadderWindow(QWidget):
         profile: str,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("pocketprof — quantization ladder")
-        self.resize(1400, 860)
-        self.model_combo, self.profile_combo = picks.combo(models, model), picks.combo(profiles, profile)
-        self.thread_: _LadderThread | None = None
+        super().__init__("quantization ladder", models, profiles, model=model, profile=profile, parent=parent)
         self.result: dict[str, Any] | None = None
         self.quants = QListWidget()
         self.quants.setFlow(QListWidget.Flow.LeftToRight)
@@ -137,20 +136,10 @@ class LadderWindow(QWidget):
             max_tokens=max_tokens,
             quality_tokens=quality_tokens,
         )
-        self.thread_ = _LadderThread(config, self)
-        self.thread_.sig_progress.connect(self._on_progress)
-        self.thread_.sig_done.connect(self._on_done)
-        self.thread_.sig_failed.connect(self._on_failed)
-        self.thread_.finished.connect(self._on_thread_end)
-        self.run_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
-        self.thread_.start()
+        thread = _LadderThread(config, self)
+        thread.sig_progress.connect(self._on_progress)
+        self.launch(thread)
         return True
-
-    @Slot()
-    def stop(self) -> None:
-        if self.thread_ is not None:
-            self.thread_.ladder.stop()
 
     @Slot(str, str, float)
     def _on_progress(self, stage: str, quant: str, fraction: float) -> None:
@@ -169,20 +158,6 @@ class LadderWindow(QWidget):
             else ""
         )
         self.sig_finished.emit(result)
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.state.setText(f"Ladder stopped: {message}")
-
-    @Slot()
-    def _on_thread_end(self) -> None:
-        if self.thread_ is not None:
-            self.thread_.wait()
-            self.thread_.deleteLater()
-        self.thread_ = None
-        release(self)
-        self.run_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
 
     def show_result(self, result: dict[str, Any]) -> None:
         entries = result.get("entries", [])
@@ -231,11 +206,3 @@ class LadderWindow(QWidget):
                     labelOpts={"color": "#c44e52"},
                 )
             )
-
-    def closeEvent(self, event: Any) -> None:
-        if self.thread_ is not None:
-            self.thread_.ladder.stop()  # kills a quantizer or scorer child at once, a run within seconds
-            self.thread_.wait()
-            self.thread_ = None
-        release(self)
-        super().closeEvent(event)

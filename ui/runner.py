@@ -57,6 +57,10 @@ class JobThread(QThread):
     def work(self) -> object:
         raise NotImplementedError
 
+    def halt(self) -> None:
+        """Ask the job to stop; it keeps what it finished."""
+        raise NotImplementedError
+
     def run(self) -> None:
         try:
             self.sig_done.emit(self.work())
