@@ -103,7 +103,7 @@ class Session:
         self.log_path = paths.logs_dir() / f"{self.run_id}.log"
         self.record = RunRecord(
             run_id=self.run_id,
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             config=config.to_dict() | {"model_path": str(self.model_path), "threads": self.plan.threads},
             model=self.model.to_dict(),
             profile=self.profile.to_dict(),
@@ -152,7 +152,7 @@ class Session:
     # -- the run -------------------------------------------------------------------
     def run(self) -> RunRecord:
         record = self.record
-        record.started_at = datetime.now(UTC).isoformat(timespec="seconds")  # built early (a sweep), run later
+        record.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")  # built early (a sweep), run later
         for warning in record.extra.get("warnings", []):
             self._emit("warning", warning)
         prediction = self.phone_prediction()

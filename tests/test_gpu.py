@@ -7,16 +7,21 @@ counter whose delta over 1 s gave 77.8 W.)
 from __future__ import annotations
 
 import sys
+import time
 import types
 
 import pytest
 
 from profiler.gpu import GpuMonitor
 
+BOARD_MW = 78_350
+
 
 def fake_nvml(devices: int = 1, fail_init: bool = False) -> types.ModuleType:
+    """NVML as an H100 answers it. The energy counter advances as the real one does: millijoules since the
+    driver loaded, growing at the board's power (so a run that reads 0 J, or a frozen counter, is caught)."""
     nvml = types.ModuleType("pynvml")
-    state = {"energy_mj": 1_000_000}
+    loaded = time.monotonic() - 1000.0  # the driver has been up for a while
 
     def init() -> None:
         if fail_init:
@@ -30,8 +35,8 @@ def fake_nvml(devices: int = 1, fail_init: bool = False) -> types.ModuleType:
     nvml.nvmlDeviceGetHandleByIndex = lambda i: f"handle{i}"
     nvml.nvmlDeviceGetName = lambda h: b"NVIDIA H100 80GB HBM3"
     nvml.nvmlDeviceGetComputeRunningProcesses = lambda h: [proc, other]
-    nvml.nvmlDeviceGetPowerUsage = lambda h: 78_350  # milliwatts
-    nvml.nvmlDeviceGetTotalEnergyConsumption = lambda h: state["energy_mj"]  # millijoules
+    nvml.nvmlDeviceGetPowerUsage = lambda h: BOARD_MW  # milliwatts
+    nvml.nvmlDeviceGetTotalEnergyConsumption = lambda h: int(BOARD_MW * (time.monotonic() - loaded))  # mJ
     return nvml
 
 
@@ -41,7 +46,11 @@ def test_reads_process_memory_power_and_energy(monkeypatch: pytest.MonkeyPatch):
     assert monitor is not None and monitor.name == "NVIDIA H100 80GB HBM3"
     assert monitor.read(4242) == (512.0, 78.35)
     assert monitor.read(999) == (0.0, 78.35)  # a process with nothing on the GPU
-    assert monitor.energy_j() == 1000.0
+    first, t = monitor.energy_j(), time.monotonic()
+    time.sleep(0.3)
+    second, dt = monitor.energy_j(), time.monotonic() - t
+    assert first is not None and second is not None and first > 78_000  # joules since the driver loaded
+    assert (second - first) / dt == pytest.approx(78.35, rel=0.05)  # the counter's rate is the board's power
     monitor.close()
 
 
@@ -61,3 +70,7 @@ def test_a_run_reads_host_energy_and_gpu_samples_through_nvml(monkeypatch: pytes
     assert record.status == "completed"
     assert "NVML (NVIDIA H100 80GB HBM3)" in record.extra["host_energy"]["source"]
     assert any(s.gpu_power_w == 78.35 for s in record.samples)
+    joules, wall = record.extra["host_energy"]["j_total"], record.summary.wall_time_s
+    assert wall is not None and joules >= 0.9 * 78.35 * wall  # the counter's delta over the run
+    if "RAPL" not in record.extra["host_energy"]["source"]:  # NVML alone: nothing else is summed in
+        assert joules == pytest.approx(78.35 * wall, rel=0.1)

@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.sidebar.open_model_dialog)
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))  # StandardKey.Quit has no keys on Windows
         quit_action.triggered.connect(self.close)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")

@@ -36,15 +36,16 @@ def list_main(args: argparse.Namespace) -> int:
         print("no runs yet: try `pocketprof run`")
         return 0
     print(
-        f"{'run id':24} {'started (UTC)':26} {'model':28} {'quant':8} {'profile':16} {'status':10} "
+        f"{'run id':24} {'started (UTC)':19} {'model':28} {'quant':8} {'profile':16} {'status':10} "
         f"{'tok/s':>7} {'peak MB':>8}"
     )
     for r in runs:
         tps = f"{r['decode_tokens_per_s']:.1f}" if r["decode_tokens_per_s"] else "—"
         peak = f"{r['peak_footprint_mb']:.0f}" if r["peak_footprint_mb"] else "—"
         quant = str(r.get("quantization") or "—")[:8]
+        started = r["started_at"].replace("T", " ")[:19]
         print(
-            f"{r['run_id']:24} {r['started_at']:26} {r['model'][:28]:28} {quant:8} {r['profile'][:16]:16} "
+            f"{r['run_id']:24} {started:19} {r['model'][:28]:28} {quant:8} {r['profile'][:16]:16} "
             f"{r['status']:10} {tps:>7} {peak:>8}"
         )
     return 0
