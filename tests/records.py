@@ -70,5 +70,5 @@ def record(
     return rec
 
 
-def report(**kwargs: Any) -> dict[str, Any]:
-    return record(**kwargs).to_dict()
+def report(run_id: str = "20261201-120000-aaaaaa", **kwargs: Any) -> dict[str, Any]:
+    return record(run_id, **kwargs).to_dict()
