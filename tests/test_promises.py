@@ -43,10 +43,16 @@ def test_raw_skips_the_chat_template():
 
 def test_run_writes_html_and_csv_and_report_takes_a_run_id(tmp_path: Path):
     out = tmp_path / "r.json"
-    done = run_cli("run", "--max-tokens", "6", "--quiet", "--json", str(out), "--html", str(tmp_path / "r.html"))
+    done = run_cli(
+        "run", "--max-tokens", "6", "--quiet", "--json", str(out), "--html", str(tmp_path / "r.html"),
+        "--pdf", str(tmp_path / "r.pdf"), "--csv", str(tmp_path / "run-csv"),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     run_id = json.loads(out.read_text())["run_id"]
     assert run_id in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+    tokens = (tmp_path / "run-csv" / f"{run_id}-tokens.csv").read_text().splitlines()
+    assert tokens[0] == "index,t_s,latency_ms,token_id,text" and 2 <= len(tokens) <= 1 + 6
     again = run_cli("report", run_id, "--csv", str(tmp_path / "csv"))  # an id from the history, no JSON file
     assert again.returncode == 0, again.stderr
     samples = (tmp_path / "csv" / f"{run_id}-samples.csv").read_text().splitlines()
