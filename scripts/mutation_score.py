@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import re
 import sys
@@ -98,10 +99,25 @@ def score() -> tuple[dict[str, Counter[str]], list[tuple[str, str]]]:
     return per_module, survivors
 
 
+def _diff(module: str, key: str) -> str:
+    functions = _functions(MUTANTS / module)
+    short = key.rsplit(".", 1)[-1]
+    match = NAME.match(short)
+    original = functions.get(f"{match['func']}__mutmut_orig") if match else None
+    mutant = functions.get(short)
+    if original is None or mutant is None:
+        return f"# {key}: source not found"
+    lines = difflib.unified_diff(
+        ast.unparse(original).splitlines(), ast.unparse(mutant).splitlines(), lineterm="", n=0
+    )
+    return f"# {key}\n" + "\n".join(line for line in list(lines)[2:] if not line.startswith("@@"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--diff", metavar="MODULE", help="show each survivor of MODULE (e.g. energy) as a diff")
     args = parser.parse_args()
     if not MUTANTS.is_dir():
         print("no mutants/ folder: run `make mutation` first", file=sys.stderr)
@@ -132,6 +148,10 @@ def main() -> int:
     if args.survivors:
         for key, _ in survivors:
             print(key)
+    if args.diff:
+        for key, module in survivors:
+            if args.diff in module:
+                print(_diff(module, key))
     return 0 if pct >= 85 else 1
 
 

@@ -70,14 +70,14 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
         "profiler/ladder.py",
         'return str(max(fits, key=lambda e: e["weights_mb"])["quant"])',
         'return str(min(fits, key=lambda e: e["weights_mb"])["quant"])',
-        ["tests/test_ladder.py::test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits"],
+        ["tests/test_ladder_choice.py::test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits"],
     ),
     (
         "ladder picks the first fitting member",
         "profiler/ladder.py",
         'return str(min(scored, key=lambda e: (e["kl_divergence"], e["file_size_mb"]))["quant"])',
         'return str(scored[0]["quant"])',
-        ["tests/test_ladder.py::test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits"],
+        ["tests/test_ladder_choice.py::test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits"],
     ),
     (
         "speed governor switched off",

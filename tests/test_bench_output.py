@@ -184,3 +184,65 @@ def test_render_picks_the_format():
     results = [result(0, 2, [rep([1.5, 1.75])])]
     for fmt in output.FORMATS:
         assert output.render(results, fmt) == getattr(output, f"to_{ {'md': 'markdown'}.get(fmt, fmt) }")(results)
+
+
+def test_markdown_is_llama_benchs_table_to_the_character():
+    results = [result(0, 2, [rep([1.5, 1.75])]), result(0, 2, [rep([1.5, 2.0])])]
+    md = output.to_markdown(results)
+    widths = [("model", -30), ("size", 10), ("params", 10), ("backend", -10), ("threads", 7), ("test", 15),
+              ("t/s", 20), ("TTFT ms", 15), ("p95 ms", 13), ("footprint MB", 13)]  # fmt: skip
+
+    def line(cells: list[str]) -> str:
+        return (
+            "| "
+            + " | ".join(c.ljust(-w) if w < 0 else c.rjust(w) for c, (_, w) in zip(cells, widths, strict=True))
+            + " |"
+        )
+
+    rows = [output.row(r) for r in results]
+    expected = [
+        line([name for name, _ in widths]),
+        "| " + " | ".join("-" * (abs(w) - 1) + (":" if w > 0 else "-") for _, w in widths) + " |",
+        *(
+            line([
+                "llama 135M Q4_1 (guessed)", "86.78 MiB", "134.52 M", "CPU", "2", "tg2",
+                f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}", f"{r['ttft_ms_avg']:.1f} ± 0.0",
+                f"{r['itl_p95_ms_avg']:.1f} ± 0.0", f"{r['peak_footprint_mb_avg']:.0f} ± 0",
+            ])
+            for r in rows
+        ),
+    ]  # fmt: skip
+    assert md == "\n".join(expected) + "\n\nbuild: unknown (0)\n"
+    assert output.to_markdown([]) == "\n".join(expected[:2]) + "\n\nbuild: unknown (0)\n"
+
+
+def test_markdown_spread_uses_the_sample_sd():
+    two = result(0, 2, [rep([1.5, 1.75]), rep([1.5, 2.0], run_id="b")])
+    _, rows = _table(output.to_markdown([two]))
+    values = output.row(two)
+    assert rows[0][7] == f"{values['ttft_ms_avg']:.1f} ± {values['ttft_ms_sd']:.1f}"
+    assert rows[0][6] == f"{values['avg_ts']:.2f} ± {values['stddev_ts']:.2f}" and values["stddev_ts"] > 0
+    assert output._pm(2.0, None, 1) == "2.0 ± 0.0" and output._pm(None, 1.0, 1) == "—"
+
+
+def test_json_is_indented_and_keeps_unicode_jsonl_is_one_line_each():
+    named = result(0, 2, [rep([1.5, 1.75])], error="tête")
+    text = output.to_json([named])
+    assert text.startswith('[\n  {\n    "build_commit": "unknown",\n') and '"error": "tête"' in text
+    lines = output.to_jsonl([named, named]).splitlines()
+    assert len(lines) == 2 and lines[0].startswith('{"build_commit": "unknown", ') and '"error": "tête"' in lines[0]
+
+
+def test_our_figures_are_rounded_to_four_places_and_llama_benchs_to_six():
+    fine = rep([1.5, 1.75])
+    fine["summary"]["decode_tokens_per_s"] = 51.123456789
+    values = output.row(result(0, 2, [fine, rep([1.5, 1.8], run_id="b")]))
+    assert values["decode_ts_avg"] == round((51.123456789 + 51.8) / 2, 4)
+    assert values["stddev_ts"] == round(statistics.stdev([2 / 0.75, 2 / 0.8]), 6)
+    assert output._int(float("inf")) == 0 and output._int(float("nan")) == 0 and output._int(2.9) == 2
+
+
+def test_sql_writes_booleans_as_ones_and_zeros():
+    assert output._sql_value("cpu_strict", True) == "'1'" and output._sql_value("cpu_strict", False) == "'0'"
+    assert output._sql_value("avg_ts", 2.5) == "'2.500000'" and output._sql_value("model_type", "a'b") == "'a''b'"
+    assert output._csv_cell("n_prompt", 4) == llamabench.csv_value("n_prompt", 4)

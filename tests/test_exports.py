@@ -294,3 +294,77 @@ def test_the_comparison_page_marks_the_better_cell_and_lists_each_run():
     assert html.count("<h3>") == 2 and html.count("<div class='chart'><svg") == 3
     generated = re.search(r"<tr><th>generated tokens .*?</tr>", html)
     assert generated is not None and "is better" not in generated.group(0)
+
+
+def _pairs(html: str) -> dict[str, str]:
+    """Every <tr><th>key</th><td>value</td></tr> of a page, unescaped."""
+    import html as html_lib
+
+    return {
+        html_lib.unescape(k): html_lib.unescape(v)
+        for k, v in re.findall(r"<tr><th>([^<]*)</th><td>(.*?)</td></tr>", html, flags=re.S)
+    }
+
+
+def test_every_row_of_the_run_page_holds_its_own_field():
+    from profiler import describe
+    from profiler.profiles import load_profile
+
+    report = records.report()
+    report["model"] |= {
+        "architecture": "llama", "bits_per_weight": 5.03, "n_layers": 30, "n_heads": 9, "n_kv_heads": 3,
+        "context_length": 8192, "has_chat_template": True, "parameters": 134_515_008,
+    }  # fmt: skip
+    report["profile"] = load_profile("galaxy-a25").to_dict()
+    report["host"] = {"cpu": "AMD EPYC <test>", "logical_cores": 2}
+    report["child"] = {"pid": 4242, "llama_cpp": "0.3.36", "sandbox": "landlock ABI 7"}
+    report["energy"] = {"j_total": 2.5, "battery_pct": 0.0125, "error_pct": 8.2, "speed_basis": "the run",
+                        "basis": "CPU power model"}  # fmt: skip
+    report["prediction"] = {"memory": {"total_mb": 181.0}, "speed": {"decode_tokens_per_s": 24.5}}
+    rows = _pairs(report_html.run_html(report))
+    profile = report["profile"]
+    assert rows["name"] == "SmolLM2 135M Instruct" and rows["file"] == report["model"]["file_name"]
+    assert rows["architecture"] == "llama" and rows["bits per weight"] == "5.03"
+    assert rows["parameters"] == describe.model_line(report["model"])
+    assert rows["layers / heads / KV heads"] == "30 / 9 / 3" and rows["trained context"] == "8192"
+    assert rows["device"] == f"{profile['name']} (galaxy-a25)" and rows["SoC"] == profile["soc"]
+    assert rows["summary"] == describe.profile_line(profile)
+    assert rows["memory bandwidth"] == f"{profile['memory_bandwidth_gbs']} GB/s"
+    assert rows["CPU"] == report_html._cores(profile) and "cortex-" in rows["CPU"]
+    assert rows["backends"] == f"{', '.join(profile['backends'])} (apps default: {profile['default_backend']})"
+    assert rows["status"] == describe.outcome(report) and rows["limits"] == describe.limits_line(report["limits"])
+    assert rows["speed"] == (describe.speed_line(report) or "—")
+    assert rows["host calibration"] == (describe.calibration_line(report) or "—")
+    assert rows["phone energy"] == ("2.50 J (0.0125 % of the battery; an estimate ±8 % at the run: CPU power model)")
+    assert rows["child"] == "pid 4242 · llama-cpp-python 0.3.36 · sandbox: landlock ABI 7"
+    assert rows["cpu"] == "AMD EPYC <test>" and rows["logical_cores"] == "2"
+    for key, value in describe.prediction_items(report["prediction"]):
+        assert rows[key] == value
+    html = report_html.run_html(report)
+    assert f"<h1>SmolLM2 135M Instruct on {profile['name']}</h1>" in html
+    assert f"<div class='muted'>run {report['run_id']} · {report['started_at']}</div>" in html
+    assert "<p class='muted'>pocketprof report, schema version 1.</p>" in html
+    for key, value in describe.summary_items(report):
+        assert f"<div class='k'>{key}</div><div class='v'>{value}</div>" in html
+
+
+def test_a_bare_report_still_renders_with_placeholders():
+    html = report_html.run_html({})
+    assert "<title>pocketprof · ? on ?</title>" in html and "<h1> on </h1>" in html
+    rows = _pairs(html)
+    assert rows["SoC"] == "—" and rows["CPU"] == "—" and rows["phone energy"] == "none (host profile)"
+    assert rows["child"] == "pid None · llama-cpp-python None · sandbox: none"
+    assert rows["speed"] == "—" and rows["host calibration"] == "—"
+    assert "<div class='outcome '>" in html and "<th>limit</th><th>value</th><th>enforced by</th><th>note</th>" in html
+    energy_only_total = records.report()
+    energy_only_total["energy"] = {"j_total": 1.0}
+    text = _pairs(report_html.run_html(energy_only_total))["phone energy"]
+    assert text == "1.00 J (0.0000 % of the battery; an estimate at the predicted speed: the phone power model)"
+
+
+def test_the_comparison_charts_are_labelled_by_run():
+    a, b = records.report("a"), records.report("b", profile="pixel-8")
+    html = report_html.comparison_html([a, b])
+    for name in (compare.label(a), compare.label(b)):
+        assert f"<h3>{name}</h3>" in html and name in html.split("<h2>Charts</h2>")[1].split("<h2>Prompt</h2>")[0]
+    assert f"({a['run_id']})" in html and "<title>pocketprof · comparison of 2 runs</title>" in html

@@ -128,3 +128,62 @@ def test_keep_says_why_in_one_line_instead_of_raising(tmp_path: Path):
     assert "\n" not in problem and str(blocker) in problem
     assert history.keep(records.record(), tmp_path / "ok.sqlite3") is None
     assert len(history.list_runs(path=tmp_path / "ok.sqlite3")) == 1
+
+
+def test_an_exact_id_wins_over_longer_ids_that_contain_it(tmp_path: Path):
+    db = tmp_path / "h.sqlite3"
+    history.save(records.record("run-1", profile="exact"), db)
+    history.save(records.record("run-12", profile="longer"), db)
+    assert history.load("run-1", db)["profile"]["id"] == "exact"
+
+
+def test_eight_matches_are_all_listed_with_no_more_to_count(tmp_path: Path):
+    db = tmp_path / "h.sqlite3"
+    for n in range(8):
+        history.save(records.record(f"run-{n}", started_at=f"2026-12-01T12:0{n}:00.000+00:00"), db)
+    with pytest.raises(BadInput) as many:
+        history.load("run-", db)
+    assert " more;" not in str(many.value) and str(many.value).count(" · ") == 8
+
+
+def test_a_run_without_a_model_name_or_profile_id_is_still_stored(tmp_path: Path):
+    db = tmp_path / "h.sqlite3"
+    rec = records.record("nameless")
+    rec.model.pop("name")
+    rec.profile.pop("id")
+    history.save(rec, db)
+    (row,) = history.list_runs(path=db)
+    assert row["model"] == "" and row["profile"] == ""
+
+
+def test_a_second_corrupt_file_in_the_same_second_gets_the_next_number(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(history.time, "strftime", lambda _fmt: "20261201-120000")
+    db = tmp_path / "history.sqlite3"
+    names = []
+    for _ in range(3):
+        db.write_bytes(b"junk")
+        names.append(history.move_aside(db).name)
+    assert names == [
+        "history.sqlite3.corrupt-20261201-120000",
+        "history.sqlite3.corrupt-20261201-120000-2",
+        "history.sqlite3.corrupt-20261201-120000-3",
+    ]
+    history.NOTICES.clear()
+
+
+def test_integrity_opens_read_only_and_never_creates_the_file(tmp_path: Path):
+    db = tmp_path / "h.sqlite3"
+    history.save(records.record(), db)
+    db.chmod(0o444)
+    try:
+        assert history.integrity(db) == ["ok"]
+    finally:
+        db.chmod(0o644)
+    assert history.integrity(tmp_path / "absent.sqlite3") == ["ok"] and not (tmp_path / "absent.sqlite3").exists()
+
+
+def test_keep_names_the_problem(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    problem = history.keep(records.record(), blocker / "h.sqlite3")
+    assert problem == f"run not stored in the history: {blocker}/h.sqlite3: cannot write: unable to open database file"

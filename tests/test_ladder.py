@@ -167,34 +167,6 @@ def test_stop_while_quantizing_keeps_the_members_done_and_leaves_no_partial_file
     assert not list((paths.cache_dir() / "quants").glob("*.partial"))
 
 
-def test_best_fitting_skips_members_that_did_not_fit():
-    from profiler.ladder import best_fitting
-
-    entries = [
-        {"quant": "F16", "fits": False, "kl_divergence": 0.0, "file_size_mb": 258, "weights_mb": 257},
-        {"quant": "Q8_0", "fits": True, "kl_divergence": 0.02, "file_size_mb": 138, "weights_mb": 137},
-        {"quant": "Q2_K", "fits": True, "kl_divergence": 2.0, "file_size_mb": 84, "weights_mb": 83},
-    ]
-    assert best_fitting(entries) == "Q8_0"
-    assert best_fitting([dict(e, fits=False) for e in entries]) is None
-
-
-def test_best_fitting_is_the_lowest_kl_wherever_it_stands_else_the_most_bits():
-    from profiler.ladder import best_fitting
-
-    entries = [
-        {"quant": "Q2_K", "fits": True, "kl_divergence": 2.0, "file_size_mb": 84, "weights_mb": 83},
-        {"quant": "Q4_K_M", "fits": True, "kl_divergence": 0.1, "file_size_mb": 105, "weights_mb": 104},
-        {"quant": "Q8_0", "fits": True, "kl_divergence": 0.02, "file_size_mb": 138, "weights_mb": 137},
-        {"quant": "F16", "fits": False, "kl_divergence": 0.0, "file_size_mb": 258, "weights_mb": 257},
-    ]
-    for order in (entries, entries[::-1], entries[1:] + entries[:1]):  # not the first or last that fits
-        assert best_fitting(order) == "Q8_0"
-    unscored = [{k: v for k, v in e.items() if k != "kl_divergence"} for e in entries]
-    for order in (unscored, unscored[::-1]):  # no KL measured: the most bits that fit, not the fewest
-        assert best_fitting(order) == "Q8_0"
-
-
 def test_an_unwritable_out_folder_is_one_line_before_any_quantizing(tmp_path: Path):
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
