@@ -40,7 +40,7 @@ planted: setup
 	$(BIN)/python scripts/plant_bugs.py
 
 # Mutation testing of the modules whose logic runs without a model ([tool.mutmut] in pyproject.toml),
-# then the score of the non-string mutants per module (target: 85 %). About an hour on 2 cores; not in CI.
+# then the score of the non-string mutants per module (target: 85 %). About 15 minutes on 2 cores; not in CI.
 mutation: setup
 	$(BIN)/pip install --quiet "mutmut==3.8.1"
 	rm -rf mutants

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -245,7 +246,8 @@ def test_sweep_runs_every_pair_and_writes_a_comparison(tmp_path: Path):
     assert (out / "comparison.html").is_file() and (out / "comparison.csv").is_file()
     assert sorted(p.name for p in out.glob("0*.html")) == ["01-smollm2-135m-host.html", "02-gemma3-270m-host.html"]
     first, second = (json.loads(p.read_text()) for p in reports)
-    assert first["started_at"] <= second["started_at"]  # one after another, never together
+    start = [datetime.fromisoformat(r["started_at"]).timestamp() for r in (first, second)]
+    assert start[1] >= start[0] + first["summary"]["wall_time_s"] - 0.002  # one after another, never together
 
 
 def test_bad_report_files_are_one_line_exit_2(tmp_path: Path):
