@@ -25,16 +25,3 @@ class ProfileError(BadInput):
 
 class ProtocolError(ProfilerError):
     """A message between parent and child that cannot be decoded."""
-
-
-class ModelLoadError(ProfilerError):
-    """llama.cpp refused to load a model the metadata reader accepted."""
-
-
-class ChildCrashed(ProfilerError):
-    """The child process died without a clean 'done' or 'error' message."""
-
-    def __init__(self, exit_code: int | None, stderr_tail: str) -> None:
-        self.exit_code = exit_code
-        self.stderr_tail = stderr_tail
-        super().__init__(f"child process exited with code {exit_code}")

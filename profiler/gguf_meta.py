@@ -56,10 +56,6 @@ class ModelInfo:
     kv_layers: int | None = None  # layers with a KV cache, where some have none (hybrid models)
 
     @property
-    def parameters_b(self) -> float:
-        return self.parameters / 1e9
-
-    @property
     def file_size_mb(self) -> float:
         return self.file_size_bytes / (1024 * 1024)
 

@@ -40,7 +40,6 @@ class Enforcement:
     limits: dict[str, Limit] = field(default_factory=dict)
     cgroup: Any = None  # profiler.linux.Cgroup
     spawn_prefix: list[str] = field(default_factory=list)
-    core_ids: list[int] = field(default_factory=list)
 
     def oom_kills(self) -> int:
         return self.cgroup.oom_kills() if self.cgroup is not None else 0
@@ -130,7 +129,6 @@ def _apply_cores(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
             linux.set_affinity_all(pid, chosen)  # threads the child already started, too
         else:
             psutil.Process(pid).cpu_affinity(chosen)
-        enforcement.core_ids = chosen
         mechanism = "affinity" if plan.cores is not None else NONE
         enforcement.limits["cores"] = Limit(wanted, "cores", mechanism, note or f"cores {chosen}")
     except (AttributeError, psutil.Error, OSError) as exc:  # macOS has no affinity API

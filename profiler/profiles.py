@@ -23,7 +23,6 @@ from profiler.phone.specs import ROLES, parse_features
 PLATFORMS = ("ios", "android", "host")
 
 # Fields every phone needs; a host profile may leave the limit fields out.
-_LIMIT_FIELDS = ("dram_mb", "app_memory_budget_mb")
 _NUMBER_FIELDS: dict[str, type] = {
     "year": int,
     "dram_mb": int,

@@ -219,7 +219,7 @@ def test_energy_is_power_over_speed() -> None:
 
 
 def test_reference_point_iphone_16() -> None:
-    """GUIDE.md §3: 8B at 16 bits on an iPhone 16 does not fit, ~15–16 GB, ~0.8 J/token, ~2 h at 10 tok/s."""
+    """A sanity point: 8B at 16 bits (16e9 bytes) cannot fit an iPhone 16; ~8 W at 10 tok/s is ~0.8 J/token."""
     p = pr.predict(load_profile("iphone-16"), params_b=8, bits_per_weight=16, decode_tps=10)
     assert not p.memory.fits and p.memory.verdict == "killed"
     assert 15 * 1024 <= p.memory.total_mb <= 16 * 1024  # GiB
