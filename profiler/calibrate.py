@@ -3,8 +3,9 @@
 An emulated run under a phone profile is slowed by ``factor = phone ÷ host``, for prefill
 and for decode separately, so everything rests on the host figures. They come from a short
 real run (greedy, a ~200-token prompt, 64 generated tokens, the ``host`` profile with the
-run's threads and context), and a busy host is not a slow host (GUIDE §2), so a
-measurement is trusted, and cached, only when:
+run's threads and context), and a busy host is not a slow host (two busy loops running beside
+a calibration once made this host look 20× slower than a phone), so a measurement is trusted,
+and cached, only when:
 
 - the rest of the machine was quiet before it started (``BUSY_BEFORE``: other processes used
   at most 25 % of the CPU over half a second);

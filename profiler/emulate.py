@@ -7,7 +7,8 @@ apps use); the host's are its calibration (:mod:`profiler.calibrate`). Two phase
   prefill factor (phone prefill ÷ host prefill), so the prompt is done a little early, and
   the first token is then *gated*: the child is held stopped until the phone's time to
   first token, prompt tokens ÷ predicted prefill tokens/s, and the token counts from then.
-  An open-loop duty cycle does not land on its factor (GUIDE §2); the gate does.
+  An open-loop duty cycle does not land on its factor (0.55–0.79× for 0.5 here, benchmarks/RESULTS.md
+  "Throttle accuracy"); the gate does.
 - **Decode**: the duty cycle runs at the decode factor, and the speed governor steers it
   by the measured token rate onto the phone's decode speed (following the sustained curve),
   down as well as up: a host far faster than its calibration said is slowed all the same.

@@ -1,4 +1,4 @@
-"""The what-if predictor: hand-computed formulas, the GUIDE's reference point, the CLI, and real runs."""
+"""The what-if predictor: hand-computed formulas, an 8B-at-16-bits sanity point, the CLI, and real runs."""
 
 from __future__ import annotations
 
