@@ -246,3 +246,29 @@ def test_sql_writes_booleans_as_ones_and_zeros():
     assert output._sql_value("cpu_strict", True) == "'1'" and output._sql_value("cpu_strict", False) == "'0'"
     assert output._sql_value("avg_ts", 2.5) == "'2.500000'" and output._sql_value("model_type", "a'b") == "'a''b'"
     assert output._csv_cell("n_prompt", 4) == llamabench.csv_value("n_prompt", 4)
+
+
+def test_markdown_with_every_optional_column_keeps_llama_benchs_widths():
+    odd = rep([1.25, 1.5], batch=256, ubatch=128, flash_attn="on", gpu_layers=99)
+    md = output.to_markdown([result(4, 2, [odd], profile="pixel-8")])
+    header, separator, line = md.splitlines()[:3]
+    widths = [
+        ("model", -30), ("size", 10), ("params", 10), ("backend", -10), ("ngl", 3), ("threads", 7), ("n_batch", 7),
+        ("n_ubatch", 8), ("fa", 3), ("profile", -16), ("test", 15), ("t/s", 20), ("prefill t/s", 17),
+        ("decode t/s", 15), ("TTFT ms", 15), ("p95 ms", 13), ("footprint MB", 13),
+    ]  # fmt: skip
+    assert header == "| " + " | ".join(n.ljust(-w) if w < 0 else n.rjust(w) for n, w in widths) + " |"
+    assert separator == "| " + " | ".join("-" * (abs(w) - 1) + (":" if w > 0 else "-") for _, w in widths) + " |"
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    values = output.row(result(4, 2, [odd], profile="pixel-8"))
+    assert cells[4:10] == ["99", "2", "256", "128", "1", "pixel-8"]
+    assert (
+        cells[12] == f"{values['prefill_ts_avg']:.2f} ± 0.00" and cells[13] == f"{values['decode_ts_avg']:.2f} ± 0.00"
+    )
+    assert line.split("|")[10] == " " + "pixel-8".ljust(16) + " "  # left-aligned, as llama-bench's text columns
+
+
+def test_sizes_and_parameter_counts_at_their_unit_boundaries():
+    assert output._params(1_000_000_000) == "1.00 B" and output._params(999_999_999) == "1000.00 M"
+    assert output._size(3 * 1024**3) == "3.00 GiB" and output._cell("x", -3) == "x  " and output._cell("x", 3) == "  x"
+    assert output._cell("x", 0) == "x"

@@ -176,3 +176,16 @@ def test_a_finished_runs_rate_is_rebuilt_from_its_report():
         assert energy.rate_from_report(broken) is None, missing
     assert energy.rate_from_report({"energy": report["energy"], "profile": {}}) is None
     assert energy.rate_from_report({}) is None
+
+
+def test_the_estimate_and_the_run_use_the_speed_estimates_threads_and_backend():
+    model = fake_model()
+    two = predict(phone(), model=model, threads=2).speed
+    assert energy.estimate(phone(), two, decode_tps=10.0).power_w == pytest.approx(by_hand_watts(2))
+    slow = energy.run_energy(phone(), model=model, generated_tokens=10, decode_tps=0.5)
+    assert (
+        slow is not None and slow["speed_basis"] == "this run's emulated speed" and slow["decode_tokens_per_s"] == 0.5
+    )
+    precise = energy.run_energy(phone(), model=model, generated_tokens=7, decode_tps=12.3456)
+    assert precise is not None and precise["decode_tokens_per_s"] == 12.346
+    assert precise["j_total"] == round(7 * by_hand_watts(5) / 12.3456, 4)  # four places, as the report keeps

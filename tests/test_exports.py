@@ -368,3 +368,22 @@ def test_the_comparison_charts_are_labelled_by_run():
     for name in (compare.label(a), compare.label(b)):
         assert f"<h3>{name}</h3>" in html and name in html.split("<h2>Charts</h2>")[1].split("<h2>Prompt</h2>")[0]
     assert f"({a['run_id']})" in html and "<title>pocketprof · comparison of 2 runs</title>" in html
+
+
+def test_the_comparison_page_names_each_run_its_outcome_output_and_units():
+    from html import escape
+
+    from profiler import describe
+
+    a = records.report("a")
+    b = records.report("b", status="killed", kill_at=5, profile="pixel-8")
+    b["output_text"] = "second <output>"
+    html = report_html.comparison_html([a, b])
+    head = f"<tr><th>metric</th><th>{compare.label(a)}</th><th>{compare.label(b)}</th></tr>"
+    assert head in html
+    assert f"{compare.label(b)} — {escape(describe.outcome(b))}" in html
+    assert f"<h3>{compare.label(b)}</h3><pre>second &lt;output&gt;</pre>" in html
+    assert "<tr><th>peak footprint <span class='muted'>MB (lower is better)</span></th>" in html
+    decode = _row([a, b], "decode")
+    first_cell = re.search(r"<tr><th>decode .*?</tr>", html).group(0)  # type: ignore[union-attr]
+    assert f"<td class='num'>{compare.fmt_value(decode, decode.values[0])}</td>" in first_cell

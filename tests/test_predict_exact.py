@@ -200,3 +200,24 @@ def test_a_default_accelerator_without_data_falls_back_to_the_cpu_and_says_so():
     assert asked.note == "no gpu measurement of no-such-soc in the dataset to predict it from"
     by_name = dataclasses.replace(gpu_phone, soc_id=None)
     assert "measurement of Test SoC in" in pr.predict(by_name, model=fake_model(), backend="gpu").speed.note
+
+
+def test_inputs_record_what_the_prediction_was_given():
+    model = fake_model()
+    given = pr.predict(phone(), model=model, decode_tps=7.0, ctx=1024, kv_bytes_per_elem=1.0)
+    assert given.inputs["decode_tps_given"] is True and given.inputs["decode_tokens_per_s_used"] == 7.0
+    assert given.inputs["bytes_read_per_token"] == pr.bytes_read_per_token(model_shape(model, None), 1024, 1.0)
+    assert given.inputs["model"] == "Fake 1B"
+    free = pr.predict(phone(), model=model)
+    assert free.inputs["decode_tps_given"] is False and free.inputs["bits_per_weight"] == 4.0
+    sized = pr.predict(phone(), params_b=1.0, quant="Q4_0")
+    assert sized.inputs["model"] is None and sized.inputs["model_path"] is None
+    assert sized.speed.kernel_class == pr.predict(phone(), model=model).speed.kernel_class
+    unbudgeted = pr.predict(dataclasses.replace(phone(), app_memory_budget_mb=None), model=model)
+    assert unbudgeted.memory.budget_mb is None and unbudgeted.memory.verdict == "fits"
+
+
+def test_a_backend_asked_for_without_data_keeps_the_threads_and_kernel():
+    gpu_phone = dataclasses.replace(phone(), backends=("cpu", "gpu"), default_backend="cpu", soc_id="no-such-soc")
+    asked = pr.predict(gpu_phone, model=fake_model(), backend="gpu", threads=3).speed
+    assert asked.threads == 3 and asked.kernel_class == pr.predict(gpu_phone, model=fake_model()).speed.kernel_class
