@@ -107,10 +107,31 @@ def _diff(module: str, key: str) -> str:
     mutant = functions.get(short)
     if original is None or mutant is None:
         return f"# {key}: source not found"
-    lines = difflib.unified_diff(
-        ast.unparse(original).splitlines(), ast.unparse(mutant).splitlines(), lineterm="", n=0
-    )
+    lines = difflib.unified_diff(ast.unparse(original).splitlines(), ast.unparse(mutant).splitlines(), lineterm="", n=0)
     return f"# {key}\n" + "\n".join(line for line in list(lines)[2:] if not line.startswith("@@"))
+
+
+def _change(module: str, key: str) -> str:
+    """The mutated stretch of the one changed line, original → mutant, for a table cell."""
+    lines = [line for line in _diff(module, key).splitlines()[1:] if line[:1] in "+-"]
+    old = [line[1:].strip() for line in lines if line.startswith("-")][1:]  # [0] is the def's own name
+    new = [line[1:].strip() for line in lines if line.startswith("+")][1:]
+    if not old or not new:
+        old = [line[1:].strip().split("(", 1)[-1] for line in lines if line.startswith("-")]
+        new = [line[1:].strip().split("(", 1)[-1] for line in lines if line.startswith("+")]
+    a, b = (old or [""])[0], (new or [""])[0]
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    j = 0
+    while j < min(len(a), len(b)) - i and a[-1 - j] == b[-1 - j]:
+        j += 1
+    start = max(0, i - 30)
+
+    def cut(text: str) -> str:
+        return text[start : len(text) - j + 20].replace("|", "\\|").replace("`", "'")
+
+    return f"`{cut(a)}` → `{cut(b)}`"
 
 
 def main() -> int:
@@ -118,6 +139,7 @@ def main() -> int:
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--diff", metavar="MODULE", help="show each survivor of MODULE (e.g. energy) as a diff")
+    parser.add_argument("--survivors-md", action="store_true", help="every survivor and its change, as Markdown")
     args = parser.parse_args()
     if not MUTANTS.is_dir():
         print("no mutants/ folder: run `make mutation` first", file=sys.stderr)
@@ -148,6 +170,10 @@ def main() -> int:
     if args.survivors:
         for key, _ in survivors:
             print(key)
+    if args.survivors_md:
+        print("\n| mutant | the change (original → mutant) |\n|---|---|")
+        for key, module in survivors:
+            print(f"| `{key.removeprefix('profiler.')}` | {_change(module, key)} |")
     if args.diff:
         for key, module in survivors:
             if args.diff in module:
