@@ -202,7 +202,7 @@ class Session:
                     self._emit("status", "loading")
                     self._converse(conn, proc, sampler, t0)
         except (ProtocolError, OSError, EOFError) as exc:
-            if record.status == "running":
+            if record.status == "running" and not self._stop.is_set():  # abort() cuts the line: that is a stop
                 record.status, record.error = "error", f"lost the child: {exc}"
         finally:
             self._finish(proc, sampler, throttle, enforcement, listener, gpu, t0)

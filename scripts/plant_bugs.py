@@ -247,6 +247,48 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
         'parts.append((0.0, f"NVML ({self.gpu.name})"))',
         ["tests/test_gpu.py"],
     ),
+    (
+        "--throttle quota gives the child every CPU",
+        "profiler/limits.py",
+        "    return plan.speed_factor * plan.threads",
+        "    return float(plan.threads)",
+        ["tests/test_promises.py::test_throttle_quota_slows_the_child_by_a_cpu_quota"],
+    ),
+    (
+        "run --pdf writes no PDF",
+        "profiler/exports.py",
+        "            write_pdf(reports, target)\n",
+        "",
+        ["tests/test_promises.py::test_run_writes_html_and_csv_and_report_takes_a_run_id"],
+    ),
+    (
+        "a run id not looked up in the history",
+        "profiler/compare.py",
+        "            reports.append(history.load(str(path)))  # a run id",
+        "            raise BadInput(f\"{path}: report not found\")",
+        ["tests/test_promises.py::test_run_writes_html_and_csv_and_report_takes_a_run_id"],
+    ),
+    (
+        "a crashed run exits 0",
+        "profiler/cli/run_cmd.py",
+        '"killed": 3, "error": 1}',
+        '"killed": 3, "error": 0}',
+        ["tests/test_promises.py::test_a_child_crash_through_the_cli_is_exit_1_with_an_error_report"],
+    ),
+    (
+        "a sweep runs only the first phone",
+        "profiler/cli/sweep_cmd.py",
+        "        for p in profiles\n",
+        "        for p in profiles[:1]\n",
+        ["tests/test_promises.py::test_a_sweep_over_several_phones_runs_each_under_its_own_profile"],
+    ),
+    (
+        "a stop that meets a dead child called a lost child",
+        "profiler/session.py",
+        '            if record.status == "running" and not self._stop.is_set():  # abort() cuts the line: that is a stop',
+        '            if record.status == "running":',
+        ["tests/test_run.py::test_a_child_killed_as_the_stop_goes_out_is_a_stop_never_a_lost_child"],
+    ),
 ]
 
 

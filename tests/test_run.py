@@ -237,3 +237,39 @@ def test_events_arrive_in_order_from_a_real_run():
     Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8), on_event=on_event).run()
     assert kinds.index("limits") < kinds.index("loaded") < kinds.index("token") < kinds.index("finished")
     assert kinds[-1] == "finished" and "sample" in kinds
+
+
+def test_a_child_killed_as_the_stop_goes_out_is_a_stop_never_a_lost_child(monkeypatch: pytest.MonkeyPatch):
+    """The app closing (abort) kills the child while the run sends it "stop": that broken pipe is a stop.
+
+    The race is made certain here: the child is killed, for real, just before the stop message is sent.
+    """
+    from profiler import protocol as proto
+    from profiler import session as session_module
+
+    tokens = threading.Event()
+    session = Session(
+        RunConfig(model="smollm2-135m", profile="host", max_tokens=4000, ignore_eos=True),
+        on_event=lambda e: tokens.set() if e.kind == "token" else None,
+    )
+    encode = proto.encode
+
+    def encode_after_killing(kind: str, **fields: object) -> bytes:
+        if kind == "stop" and session.pid is not None:
+            child = psutil.Process(session.pid)
+            child.kill()
+            deadline = time.monotonic() + 10
+            while child.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:  # dead, its socket shut
+                time.sleep(0.01)
+        return encode(kind, **fields)
+
+    monkeypatch.setattr(session_module.protocol, "encode", encode_after_killing)
+    done: list = []
+    runner = threading.Thread(target=lambda: done.append(session.run()))
+    runner.start()
+    assert tokens.wait(120)
+    session.stop()
+    runner.join(60)
+    record = done[0]
+    assert record.status == "stopped", (record.status, record.error)
+    assert record.tokens and record.error is None
