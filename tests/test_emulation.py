@@ -83,7 +83,8 @@ def test_prefill_and_time_to_first_token_follow_the_phone(phone: str):
             pytest.skip(f"this host is slower than a {phone} at prefill: {emulation}")
         assert summary.ttft_s == pytest.approx(emulation["target_ttft_s"], rel=0.10)
         assert summary.prefill_tokens_per_s == pytest.approx(emulation["target_prefill_tokens_per_s"], rel=0.10)
-        assert emulation["host_ttft_s"] < emulation["target_ttft_s"]  # the host had it sooner: the gate held it
+        # the gate only delays: the run's first token is never shown before the host had it
+        assert summary.ttft_s >= emulation["host_ttft_s"] - 0.02
     fastest_free = min(r.summary.ttft_s for r in free if r.summary.ttft_s is not None)
     assert fastest_free < records[0].extra["emulation"]["target_ttft_s"]  # it was slowed, not free
     first_latency = records[0].tokens[1].latency_ms if len(records[0].tokens) > 1 else 0
