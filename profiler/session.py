@@ -202,7 +202,7 @@ class Session:
                     self._emit("status", "loading")
                     self._converse(conn, proc, sampler, t0)
         except (ProtocolError, OSError, EOFError) as exc:
-            if record.status == "running" and not self._stop.is_set():  # abort() cuts the line: that is a stop
+            if record.status == "running":
                 record.status, record.error = "error", f"lost the child: {exc}"
         finally:
             self._finish(proc, sampler, throttle, enforcement, listener, gpu, t0)
@@ -417,7 +417,10 @@ class Session:
                 stop_sent = now
                 if record.loaded_at_s is None:
                     break  # still loading: nothing to wait for, the child is killed
-                conn.send_bytes(protocol.encode("stop"))
+                try:
+                    conn.send_bytes(protocol.encode("stop"))
+                except OSError:
+                    break  # the child is already gone (abort() killed it as the stop went out): a stop all the same
             if stop_sent is not None and now - stop_sent > STOP_GRACE_S:
                 break
             if record.loaded_at_s is None and now - started > self.config.load_timeout_s:
