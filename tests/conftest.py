@@ -71,6 +71,11 @@ def gemma3() -> Path:
     return models.resolve("gemma3-270m")
 
 
+def start_cli(*args: str, **kwargs: object) -> subprocess.Popen:  # type: ignore[type-arg]
+    """Start the real ``pocketprof`` command and return at once (to signal or kill it mid-run)."""
+    return subprocess.Popen([sys.executable, "-m", "profiler.cli", *args], cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+
+
 def run_cli(*args: str, timeout: float = 300, **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run the real ``pocketprof`` command in a subprocess."""
     return subprocess.run(

@@ -21,7 +21,7 @@ import pytest
 
 from profiler import history, leftovers
 from profiler.record import write_atomic
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli, start_cli
 
 pytestmark = [pytest.mark.model, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PDEATHSIG")]
 KILLS = 6  # bounded: about 4 s each
@@ -31,12 +31,7 @@ def _kill_parent_at(delay_s: float, out: Path, *, hang_child: bool = False) -> t
     """Start a CLI run and SIGKILL it after ``delay_s`` (with ``hang_child``: once its worker is stopped, as a
     hung load would be: then only the kernel's parent-death signal can end it)."""
     command = ["run", "--max-tokens", "48", "--ignore-eos", "--dram-mb", "4000", "--json", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler.cli", *command],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_cli(*command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen: dict[int, psutil.Process] = {}
     deadline = time.monotonic() + delay_s
     while time.monotonic() < deadline and proc.poll() is None:

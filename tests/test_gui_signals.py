@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from profiler import history, leftovers
-from tests.conftest import ROOT
+from tests.conftest import start_cli
 
 pytestmark = [pytest.mark.model, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals")]
 
@@ -36,13 +36,7 @@ def _loaded_worker(app: subprocess.Popen[bytes], timeout_s: float = 60) -> psuti
 def test_a_signal_mid_run_stops_and_keeps_the_run_and_leaves_nothing(signum: int, code: int):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     command = ["gui", "--model", "smollm2-135m", "--profile", "host", "--run"]
-    app = subprocess.Popen(
-        [sys.executable, "-m", "profiler.cli", *command],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    app = start_cli(*command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     worker = _loaded_worker(app)
     time.sleep(0.3)
     app.send_signal(signum)

@@ -60,15 +60,17 @@ def test_part_of_an_id_finds_one_run_or_lists_every_match(tmp_path: Path):
         history.load("nothing", db)
 
 
-def test_more_than_eight_matches_are_counted_not_all_listed(tmp_path: Path):
+@pytest.mark.parametrize(("count", "more"), [(11, " and 3 more;"), (9, " and 1 more;"), (8, "")])
+def test_at_most_eight_matches_are_listed_and_the_rest_counted(tmp_path: Path, count: int, more: str):
     db = tmp_path / "h.sqlite3"
-    for n in range(11):
+    for n in range(count):
         history.save(records.record(f"run-{n:02d}", started_at=f"2026-12-01T12:{n:02d}:00.000+00:00"), db)
     with pytest.raises(BadInput) as many:
         history.load("run-", db)
     message = str(many.value)
-    assert message.startswith("'run-' matches 11 runs: ") and " and 3 more;" in message
-    assert message.count(" · ") == 8 and "run-10" in message and "run-02" not in message  # newest eight
+    assert message.startswith(f"'run-' matches {count} runs: ") and message.count(" · ") == 8
+    assert (" more;" in message) == bool(more) and more in message
+    assert f"run-{count - 1:02d}" in message and f"run-{count - 9:02d}" not in message  # the newest eight
 
 
 def test_a_corrupt_file_is_kept_aside_and_a_new_history_started(tmp_path: Path):
@@ -135,15 +137,6 @@ def test_an_exact_id_wins_over_longer_ids_that_contain_it(tmp_path: Path):
     history.save(records.record("run-1", profile="exact"), db)
     history.save(records.record("run-12", profile="longer"), db)
     assert history.load("run-1", db)["profile"]["id"] == "exact"
-
-
-def test_eight_matches_are_all_listed_with_no_more_to_count(tmp_path: Path):
-    db = tmp_path / "h.sqlite3"
-    for n in range(8):
-        history.save(records.record(f"run-{n}", started_at=f"2026-12-01T12:0{n}:00.000+00:00"), db)
-    with pytest.raises(BadInput) as many:
-        history.load("run-", db)
-    assert " more;" not in str(many.value) and str(many.value).count(" · ") == 8
 
 
 def test_a_run_without_a_model_name_or_profile_id_is_still_stored(tmp_path: Path):

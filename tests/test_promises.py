@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from profiler.config import RunConfig
 from profiler.session import Session
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli, start_cli
 
 pytestmark = pytest.mark.model
 
@@ -62,9 +61,7 @@ def test_run_writes_html_and_csv_and_report_takes_a_run_id(tmp_path: Path):
 def test_a_child_crash_through_the_cli_is_exit_1_with_an_error_report(tmp_path: Path):
     out = tmp_path / "crash.json"
     command = ["run", "--max-tokens", "2000", "--ignore-eos", "--json", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler.cli", *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = start_cli(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     while proc.stdout.read(1) == b"" and time.monotonic() < deadline:  # the first token: decoding

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from profiler import compare, export_csv, report_html
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli, start_cli
 
 pytestmark = pytest.mark.model
 HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(1)>'
@@ -331,18 +331,11 @@ def test_malformed_report_fields_are_one_line_exit_2(runs: list[Path], tmp_path:
 
 def test_ctrl_c_during_a_sweep_cool_down_stops_before_the_next_run(tmp_path: Path):
     import signal
-    import sys
     import time
 
     out = tmp_path / "sweep"
     args = sweep_args(out, max_tokens=4, cool_down=20)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler.cli", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "01-smollm2-135m-host.html").exists() and time.monotonic() < deadline:
         time.sleep(0.1)

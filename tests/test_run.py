@@ -18,7 +18,7 @@ import pytest
 from profiler import calibrate, history, leftovers, linux
 from profiler.config import RunConfig
 from profiler.session import Event, Session
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, start_cli
 
 pytestmark = pytest.mark.model
 
@@ -201,13 +201,7 @@ def test_a_signal_on_the_cli_writes_a_stopped_report_and_keeps_the_history(tmp_p
     """Ctrl-C, a plain kill, a closed terminal: the run stops as asked and loses nothing (it was: no report)."""
     out = tmp_path / "stopped.json"
     command = ["run", "--profile", "host", "--max-tokens", "2000", "--ignore-eos", "--json", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler.cli", *command],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     while proc.stdout.read(1) == "" and time.monotonic() < deadline:  # wait for the first token
