@@ -84,7 +84,10 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
         "profiler/throttle.py",
         "        if self.target_tps is None or self.target_tps <= 0:\n            return\n        stamps",
         "        if True:\n            return\n        stamps",
-        ["tests/test_governor.py"],
+        [
+            "tests/test_governor.py",
+            "tests/test_emulation.py::test_a_poisoned_calibration_is_overruled_by_the_run_and_dropped",
+        ],
     ),
     (
         "DRAM limit never written",
@@ -306,7 +309,7 @@ def main() -> int:
             continue
         path.write_text(text.replace(old, new))
         try:
-            command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
         finally:
             path.write_text(text)
