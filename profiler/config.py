@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from profiler import mechanisms
 from profiler.errors import BadInput
 from profiler.gguf_meta import ModelInfo
 from profiler.limits import LimitPlan, host_cores
@@ -73,8 +74,9 @@ def validate(config: RunConfig, model: ModelInfo) -> None:
         _positive(name, getattr(config, name))
     if config.speed_factor is not None and not 0 < config.speed_factor <= 1:
         raise BadInput(f"--speed-factor must be in (0, 1], got {config.speed_factor:g}")
-    if config.throttle not in ("duty", "quota"):
-        raise BadInput(f"--throttle must be 'duty' or 'quota', got {config.throttle!r}")
+    if config.throttle not in mechanisms.REGISTRY:
+        choices = " or ".join(repr(name) for name in mechanisms.names())
+        raise BadInput(f"--throttle must be {choices}, got {config.throttle!r}")
     if config.flash_attn not in ("auto", "on", "off"):
         raise BadInput(f"--flash-attn must be auto, on or off, got {config.flash_attn!r}")
     if config.prompt_tokens is not None and config.prompt_tokens < 0:

@@ -44,9 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from profiler.errors import BadInput, ProfilerError
 
 if TYPE_CHECKING:
-    from profiler.gguf_meta import ModelInfo
     from profiler.phone.speed import SpeedEstimate
-    from profiler.predict import EnergyEstimate
     from profiler.profiles import Profile
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
@@ -54,6 +52,16 @@ _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")  # packages; subzones (intel-rapl:0:
 
 
 # -- the phone model ------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnergyEstimate:
+    j_per_token: float
+    battery_pct_per_1k_tokens: float
+    hours_continuous: float
+    power_w: float = 0.0
+    error_pct: float | None = None
+    basis: str = ""
+
+
 def battery_j(profile: Profile) -> float:
     if profile.battery_wh is None:
         raise BadInput(f"profile '{profile.id}' has no battery_wh; no battery to drain")
@@ -105,7 +113,6 @@ def j_per_token(power_w: float, decode_tps: float) -> float:
 def estimate(profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: float) -> EnergyEstimate:
     """The energy of decoding at ``decode_tps`` on the phone, with its error."""
     from profiler.phone import speed
-    from profiler.predict import EnergyEstimate
 
     p = decode_power(profile, backend=speed_estimate.backend, threads=speed_estimate.threads)
     jpt = j_per_token(p.watts, decode_tps)
@@ -119,49 +126,6 @@ def estimate(profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: flo
         error_pct=error,
         basis=p.basis,
     )
-
-
-def run_energy(
-    profile: Profile,
-    *,
-    model: ModelInfo,
-    generated_tokens: int,
-    decode_tps: float | None,
-    ctx: int = 2048,
-    threads: int | None = None,
-) -> dict[str, Any] | None:
-    """The phone's estimated energy for one run; None for the host profile (no battery).
-
-    ``decode_tps`` is the speed the phone decodes at (an emulated run's achieved
-    speed); None or non-positive means "use the predicted speed".
-    """
-    if profile.is_host or profile.battery_wh is None:
-        return None
-    from profiler import predict
-
-    prediction = predict.predict(profile, model=model, ctx=ctx, threads=threads)
-    measured = decode_tps is not None and decode_tps > 0
-    tps = decode_tps if measured else prediction.speed.decode_tokens_per_s
-    if not tps:
-        return None
-    p = decode_power(profile, backend=prediction.speed.backend, threads=prediction.speed.threads)
-    jpt = j_per_token(p.watts, tps)
-    total = jpt * max(0, generated_tokens)
-    return {
-        "j_total": round(total, 4),
-        "j_per_token": round(jpt, 5),
-        "power_w": round(p.watts, 3),
-        "battery_pct": round(battery_pct(profile, total), 6),
-        "battery_pct_per_1k_tokens": round(battery_pct(profile, 1000 * jpt), 5),
-        "hours_continuous": round(hours_continuous(profile, power_w=p.watts), 3),
-        "decode_tokens_per_s": round(tps, 3),
-        "speed_basis": "this run's emulated speed" if measured else "predicted speed",
-        "error_pct": (prediction.energy.error_pct if prediction.energy else None),
-        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.energy)",
-        "basis": p.basis,
-        "estimate_for": profile.id,
-        "kind": "estimate",
-    }
 
 
 # -- the host's measured energy -------------------------------------------------------
@@ -310,7 +274,7 @@ class EnergyRate:
     """The phone's energy as a run goes: its decode power over time (plus any per-token cost).
 
     ``joules(tokens, decode_s)`` = traffic_j_per_token × tokens + base_w × decode_s, which
-    ends where :func:`run_energy` does (J/token × tokens) when decode_s = tokens / tokens/s.
+    ends where :func:`profiler.predict.run_energy` does (J/token × tokens) when decode_s = tokens / tokens/s.
     """
 
     traffic_j_per_token: float

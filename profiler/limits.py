@@ -2,7 +2,8 @@
 
 Mechanisms, best first: memory budget by the watchdog (always); DRAM cap by a
 cgroup (v2, then v1, then a ``systemd-run --user --scope``); cores by CPU
-affinity; speed by a SIGSTOP/SIGCONT duty cycle (default) or a cgroup CPU quota.
+affinity; speed by the mechanism ``--throttle`` names, found in ``profiler.mechanisms``
+(a SIGSTOP/SIGCONT duty cycle by default, or a cgroup CPU quota).
 Anything that could not be enforced is recorded as ``none`` with the reason.
 """
 
@@ -16,19 +17,20 @@ from typing import Any
 
 import psutil
 
+from profiler import mechanisms
 from profiler.record import MB, Limit
 
-NONE = "none"
+NONE = mechanisms.NONE
 
 
-@dataclass
+@dataclass(frozen=True)
 class LimitPlan:
     budget_mb: float | None
     dram_mb: float | None
     cores: int | None
     threads: int
     speed_factor: float
-    throttle: str = "duty"  # "duty" or "quota"
+    throttle: str = "duty"  # a name in profiler.mechanisms.REGISTRY
     follows_curve: bool = False  # the factor follows the profile's sustained-performance curve
     reserved_cores: int = 0  # host cores left to the caller (the app's window), never given to the child
 
@@ -40,6 +42,7 @@ class Enforcement:
     limits: dict[str, Limit] = field(default_factory=dict)
     cgroup: Any = None  # profiler.linux.Cgroup
     spawn_prefix: list[str] = field(default_factory=list)
+    speed: mechanisms.Mechanism = field(default_factory=mechanisms.DutyCycleMechanism)  # this run's, one instance
 
     def oom_kills(self) -> int:
         return self.cgroup.oom_kills() if self.cgroup is not None else 0
@@ -57,12 +60,11 @@ def host_cores() -> list[int]:
 
 def prepare(plan: LimitPlan) -> Enforcement:
     """Before the spawn: make a cgroup if one is needed and possible."""
-    enforcement = Enforcement()
+    enforcement = Enforcement(speed=mechanisms.get(plan.throttle))
     need = []
     if plan.dram_mb is not None:
         need.append("memory")
-    if plan.throttle == "quota" and plan.speed_factor < 1.0:
-        need.append("cpu")
+    need += [c for c in enforcement.speed.controllers(plan) if c not in need]
     if need and sys.platform.startswith("linux"):
         from profiler import linux
 
@@ -73,15 +75,10 @@ def prepare(plan: LimitPlan) -> Enforcement:
             enforcement.cgroup = None
         if enforcement.cgroup is None:
             memory = int(plan.dram_mb * MB) if plan.dram_mb is not None else None
-            quota = _quota_cpus(plan) if "cpu" in need else None
+            quota = mechanisms.quota_cpus(plan) if "cpu" in need else None
             prefix = linux.systemd_scope_prefix(memory, int(quota * 100) if quota else None)
             enforcement.spawn_prefix = prefix or []
     return enforcement
-
-
-def _quota_cpus(plan: LimitPlan) -> float:
-    # A quota counts CPU time over all threads: factor F with n threads needs F × n CPUs.
-    return plan.speed_factor * plan.threads
 
 
 def apply(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
@@ -113,7 +110,7 @@ def apply(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
         limits["dram"] = Limit(plan.dram_mb, "MB", NONE, f"DRAM cap not enforced: {cgroup_error}")
     _apply_cores(pid, plan, enforcement)
     limits["threads"] = Limit(plan.threads, "threads", "llama.cpp n_threads")
-    _apply_speed(plan, enforcement)
+    limits["speed"] = enforcement.speed.limit(plan, enforcement)
 
 
 def _apply_cores(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
@@ -133,27 +130,3 @@ def _apply_cores(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
         enforcement.limits["cores"] = Limit(wanted, "cores", mechanism, note or f"cores {chosen}")
     except (AttributeError, psutil.Error, OSError) as exc:  # macOS has no affinity API
         enforcement.limits["cores"] = Limit(wanted, "cores", NONE, f"affinity not available: {exc}")
-
-
-def _apply_speed(plan: LimitPlan, enforcement: Enforcement) -> None:
-    factor = plan.speed_factor
-    if plan.follows_curve and plan.throttle == "duty":
-        enforcement.limits["speed"] = Limit(
-            factor, "x host", "duty cycle", "SIGSTOP/SIGCONT, 15 ms period, following the sustained-speed curve"
-        )
-        return
-    if factor >= 1.0:
-        enforcement.limits["speed"] = Limit(1.0, "x host", NONE, "full host speed")
-        return
-    cgroup = enforcement.cgroup
-    if plan.throttle == "quota":
-        cpus = _quota_cpus(plan)
-        curve = "; fixed: the sustained-speed curve needs --throttle duty" if plan.follows_curve else ""
-        if cgroup is not None and "cpu" in cgroup.dirs:
-            cgroup.set_cpu_quota(cpus)
-            enforcement.limits["speed"] = Limit(factor, "x host", f"{cgroup.kind} cpu quota", f"{cpus:.2f} CPUs{curve}")
-            return
-        if enforcement.spawn_prefix:
-            enforcement.limits["speed"] = Limit(factor, "x host", "systemd scope cpu quota", f"{cpus:.2f} CPUs{curve}")
-            return
-    enforcement.limits["speed"] = Limit(factor, "x host", "duty cycle", "SIGSTOP/SIGCONT, 15 ms period")

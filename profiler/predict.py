@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from profiler import energy
+from profiler.energy import EnergyEstimate
 from profiler.errors import BadInput
 from profiler.gguf_meta import ModelInfo
 from profiler.phone import kernels, measured, speed
@@ -87,16 +88,6 @@ class MemoryEstimate:
     verdict: str  # "fits" | "tight" (within 10 % of the budget) | "killed"
     buffers_mb: float = 0.0  # llama.cpp's buffers as its load log counts them
     compute_buffer_mb: float = 0.0
-
-
-@dataclass(frozen=True)
-class EnergyEstimate:
-    j_per_token: float
-    battery_pct_per_1k_tokens: float
-    hours_continuous: float
-    power_w: float = 0.0
-    error_pct: float | None = None
-    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -264,3 +255,44 @@ def predict(
     }
     found = measured.find(profile, model, file_quant, estimate.backend)
     return Prediction(profile.id, memory, estimate, cost, inputs, found)
+
+
+def run_energy(
+    profile: Profile,
+    *,
+    model: ModelInfo,
+    generated_tokens: int,
+    decode_tps: float | None,
+    ctx: int = 2048,
+    threads: int | None = None,
+) -> dict[str, Any] | None:
+    """The phone's estimated energy for one run; None for the host profile (no battery).
+
+    ``decode_tps`` is the speed the phone decodes at (an emulated run's achieved
+    speed); None or non-positive means "use the predicted speed".
+    """
+    if profile.is_host or profile.battery_wh is None:
+        return None
+    prediction = predict(profile, model=model, ctx=ctx, threads=threads)
+    measured = decode_tps is not None and decode_tps > 0
+    tps = decode_tps if measured else prediction.speed.decode_tokens_per_s
+    if not tps:
+        return None
+    p = energy.decode_power(profile, backend=prediction.speed.backend, threads=prediction.speed.threads)
+    jpt = energy.j_per_token(p.watts, tps)
+    total = jpt * max(0, generated_tokens)
+    return {
+        "j_total": round(total, 4),
+        "j_per_token": round(jpt, 5),
+        "power_w": round(p.watts, 3),
+        "battery_pct": round(energy.battery_pct(profile, total), 6),
+        "battery_pct_per_1k_tokens": round(energy.battery_pct(profile, 1000 * jpt), 5),
+        "hours_continuous": round(energy.hours_continuous(profile, power_w=p.watts), 3),
+        "decode_tokens_per_s": round(tps, 3),
+        "speed_basis": "this run's emulated speed" if measured else "predicted speed",
+        "error_pct": (prediction.energy.error_pct if prediction.energy else None),
+        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.energy)",
+        "basis": p.basis,
+        "estimate_for": profile.id,
+        "kind": "estimate",
+    }

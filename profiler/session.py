@@ -8,6 +8,7 @@ the GUI turns them into Qt signals, in batches).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -17,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Listener
 from pathlib import Path
@@ -26,29 +26,23 @@ from typing import Any
 
 import psutil
 
-from profiler import gguf_meta, hostinfo, leftovers, limits, models, paths, protocol
+from profiler import events, gguf_meta, hostinfo, leftovers, limits, models, paths, protocol
 from profiler.calibrate import Calibration
 from profiler.config import RunConfig, check_threads, plan_limits, validate
 from profiler.emulate import Emulation
 from profiler.energy import HostEnergyMeter
 from profiler.errors import ProfilerError, ProtocolError
+from profiler.events import Event
 from profiler.gpu import GpuMonitor
+from profiler.mechanisms import Throttling
 from profiler.profiles import load_profile
 from profiler.record import Kill, RunRecord, Sample, Token
 from profiler.sampler import Sampler, kill_now
-from profiler.throttle import DutyCycle, SpeedGovernor
+from profiler.throttle import SpeedGovernor
 
 CONNECT_TIMEOUT_S = 60.0
 STOP_GRACE_S = 3.0
 POLL_S = 0.1  # the message loop's longest sleep: each wake-up costs a busy small host llama.cpp speed
-
-
-@dataclass(frozen=True)
-class Event:
-    """``kind`` is 'status', 'limits', 'loaded', 'token', 'sample' or 'finished'."""
-
-    kind: str
-    data: Any
 
 
 def new_run_id() -> str:
@@ -120,7 +114,7 @@ class Session:
         self.pid: int | None = None
         self._prediction: Any = None
         self.emulation: Emulation | None = None
-        self._throttle: DutyCycle | None = None
+        self._throttle: Throttling | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
         self._socket_dir: Path | None = None
 
@@ -143,9 +137,9 @@ class Session:
                 except (ProcessLookupError, psutil.Error):
                     pass
 
-    def _emit(self, kind: str, data: Any) -> None:
+    def _emit(self, event: Event) -> None:
         try:
-            self.on_event(Event(kind, data))
+            self.on_event(event)
         except Exception:  # a listener's bug must not lose the run
             pass
 
@@ -154,7 +148,7 @@ class Session:
         record = self.record
         record.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")  # built early (a sweep), run later
         for warning in record.extra.get("warnings", []):
-            self._emit("warning", warning)
+            self._emit(events.Warned(warning))
         prediction = self.phone_prediction()
         if prediction is not None:
             record.extra["prediction"] = prediction.to_dict()
@@ -169,7 +163,7 @@ class Session:
         listener = self._listen(key)
         proc: Popen[bytes] | None = None
         sampler: Sampler | None = None
-        throttle: DutyCycle | None = None
+        throttle: Throttling | None = None
         try:
             with open(self.log_path, "wb") as log:
                 proc = self._spawn(listener, key, log, enforcement.spawn_prefix)
@@ -185,7 +179,7 @@ class Session:
                 gpu=gpu,
             )
             sampler.start()
-            self._emit("status", "starting")
+            self._emit(events.StatusChanged("starting"))
             conn = self._accept(listener, proc, sampler)
             if conn is not None:
                 with conn:
@@ -193,13 +187,11 @@ class Session:
                     record.child |= {k: hello[k] for k in ("pid", "python", "llama_cpp")}
                     limits.apply(proc.pid, self.plan, enforcement)
                     record.limits = dict(enforcement.limits)
-                    self._emit("limits", record.limits)
-                    if enforcement.limits["speed"].mechanism == "duty cycle":
-                        throttle = DutyCycle(proc.pid, self._factor_at, origin=t0)
-                        self._throttle = throttle
-                        throttle.start()
+                    self._emit(events.LimitsApplied(record.limits))
+                    throttle = enforcement.speed.start(proc.pid, record.limits["speed"], self._factor_at, t0)
+                    self._throttle = throttle
                     conn.send_bytes(protocol.encode("start", config=self._child_config()))
-                    self._emit("status", "loading")
+                    self._emit(events.StatusChanged("loading"))
                     self._converse(conn, proc, sampler, t0)
         except (ProtocolError, OSError, EOFError) as exc:
             if record.status == "running":
@@ -209,7 +201,7 @@ class Session:
             self._energy(meter)
             if gpu is not None:
                 gpu.close()
-            self._emit("finished", record)
+            self._emit(events.Finished(record))
         return record
 
     def phone_prediction(self) -> Any:
@@ -237,7 +229,7 @@ class Session:
     def warn(self, text: str) -> None:
         """A one-line warning: kept in the report's ``warnings`` and sent to the listener."""
         self.record.extra.setdefault("warnings", []).append(text)
-        self._emit("warning", text)
+        self._emit(events.Warned(text))
 
     def _warn_if_no_gpu(self, engine: dict[str, Any]) -> None:
         if self.config.gpu_layers > 0 and "gpu_info" in engine and not engine["gpu_info"]:
@@ -274,7 +266,7 @@ class Session:
         )
         if calibration is not None:
             self.governor.target_tps = speed.decode_tokens_per_s
-            plan.speed_factor = self.emulation.decode_factor
+            self.plan = dataclasses.replace(plan, speed_factor=self.emulation.decode_factor)
         self.record.extra["emulation"] = self.emulation.report()
 
     def _calibration(self) -> tuple[Calibration | None, str]:
@@ -292,7 +284,7 @@ class Session:
         self._inner = inner
         if self._stop.is_set():
             return None, "none"
-        self._emit("status", f"measuring this host's speed for the model ({why})")
+        self._emit(events.StatusChanged(f"measuring this host's speed for the model ({why})"))
         run = inner.run()
         measured = calibrate.from_record(self.model_path, threads, ctx, run, load_before=load)
         if measured is None:
@@ -305,7 +297,7 @@ class Session:
         return measured, "measured now" if measured.trusted else "measured now, not trusted: not cached"
 
     def _energy(self, meter: HostEnergyMeter) -> None:
-        from profiler import energy
+        from profiler import predict
 
         record = self.record
         joules, source = meter.stop()
@@ -317,7 +309,7 @@ class Session:
         try:
             # a host slower than the phone did not decode at the phone's speed: price the predicted one
             lagged = (record.extra.get("emulation") or {}).get("host_slower_than_target")
-            record.extra["energy"] = energy.run_energy(
+            record.extra["energy"] = predict.run_energy(
                 self.profile,
                 model=self.model,
                 generated_tokens=len(record.tokens),
@@ -405,7 +397,7 @@ class Session:
     def _on_sample(self, sample: Sample) -> None:
         with self._lock:
             self.record.samples.append(sample)
-        self._emit("sample", sample)
+        self._emit(events.Sampled(sample))
 
     def _converse(self, conn: Connection, proc: Popen[bytes], sampler: Sampler, t0: float) -> None:
         record = self.record
@@ -446,7 +438,7 @@ class Session:
         record = self.record
         kind = message["type"]
         if kind == "progress":
-            self._emit("status", message["stage"])
+            self._emit(events.StatusChanged(message["stage"]))
         elif kind == "loaded":
             record.loaded_at_s = message["t"] - t0
             record.summary.load_time_s = message["load_time_s"]
@@ -460,7 +452,7 @@ class Session:
             self._warn_if_no_gpu(record.child["engine"])
             if self.emulation is not None:
                 self.emulation.on_loaded(message["prompt_tokens"], self._prefill_target(message["prompt_tokens"]))
-            self._emit("loaded", message)
+            self._emit(events.ModelLoaded(message))
         elif kind == "token":
             t = message["t"] - t0
             if not record.tokens:
@@ -477,7 +469,7 @@ class Session:
                 record.tokens.append(token)
                 record.output_text += token.text
             self.governor.on_token(t, self.plan.speed_factor, self._fraction_at(t))
-            self._emit("token", token)
+            self._emit(events.TokenStreamed(token))
         elif kind == "done":
             record.stop_reason = message["reason"]
             record.status = "stopped" if message["reason"] == "stopped" else "completed"
@@ -532,7 +524,7 @@ class Session:
             return t
         return release if release is not None else t
 
-    def _decode_duty(self, throttle: DutyCycle | None) -> float | None:
+    def _decode_duty(self, throttle: Throttling | None) -> float | None:
         """The share of the decode phase the throttle let the child run."""
         if throttle is None or self._decode_start is None:
             return 1.0 if throttle is None else None
@@ -542,7 +534,7 @@ class Session:
         stop_s = (stopped - s0) - (throttle.held_s - h0)  # the first-token gate is not decode time
         return run_s / (run_s + stop_s) if run_s + stop_s > 0 else None
 
-    def _check_calibration(self, throttle: DutyCycle | None) -> None:
+    def _check_calibration(self, throttle: Throttling | None) -> None:
         """A run whose own speed contradicts the calibration drops it: the next run re-measures."""
         from profiler import calibrate
 
@@ -563,7 +555,7 @@ class Session:
         self,
         proc: Popen[bytes] | None,
         sampler: Sampler | None,
-        throttle: DutyCycle | None,
+        throttle: Throttling | None,
         enforcement: limits.Enforcement,
         listener: Listener,
         gpu: GpuMonitor | None,

@@ -252,7 +252,7 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
     ),
     (
         "--throttle quota gives the child every CPU",
-        "profiler/limits.py",
+        "profiler/mechanisms.py",
         "    return plan.speed_factor * plan.threads",
         "    return float(plan.threads)",
         ["tests/test_promises.py::test_throttle_quota_slows_the_child_by_a_cpu_quota"],
@@ -260,7 +260,7 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
     (
         "run --pdf writes no PDF",
         "profiler/exports.py",
-        "            write_pdf(reports, target)\n",
+        "        write(list(reports), path)\n",
         "",
         ["tests/test_promises.py::test_run_writes_html_and_csv_and_report_takes_a_run_id"],
     ),

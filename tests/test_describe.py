@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from profiler import describe, energy, gguf_meta
+from profiler.predict import run_energy
 from profiler.profiles import load_profile
 
 
@@ -63,7 +64,7 @@ def test_energy_rate_ends_where_the_run_energy_does(smollm2):
     rate = energy.energy_rate(profile)
     assert rate is not None
     tokens, tps = 100, 25.0
-    final = energy.run_energy(profile, model=model, generated_tokens=tokens, decode_tps=tps, ctx=2048)
+    final = run_energy(profile, model=model, generated_tokens=tokens, decode_tps=tps, ctx=2048)
     assert final is not None
     assert rate.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
     assert rate.battery_pct(final["j_total"]) == pytest.approx(final["battery_pct"], rel=1e-3)

@@ -11,7 +11,7 @@ import pytest
 from profiler import energy
 from profiler.errors import BadInput
 from profiler.phone.speed import load_fit
-from profiler.predict import predict
+from profiler.predict import predict, run_energy
 from profiler.profiles import load_profile
 from tests.test_predict import fake_model, phone
 
@@ -64,7 +64,7 @@ def test_a_backend_without_power_data_says_it_borrows_the_cpu() -> None:
 
 def test_run_energy() -> None:
     model = fake_model()
-    out = energy.run_energy(phone(), model=model, generated_tokens=100, decode_tps=20.0)
+    out = run_energy(phone(), model=model, generated_tokens=100, decode_tps=20.0)
     assert out is not None
     assert out["j_per_token"] == pytest.approx(by_hand_watts(5) / 20.0, rel=1e-4)
     assert out["j_total"] == pytest.approx(100 * out["j_per_token"], rel=1e-3)
@@ -72,7 +72,7 @@ def test_run_energy() -> None:
     assert out["battery_pct_per_1k_tokens"] == pytest.approx(10 * out["battery_pct"], rel=1e-3)
     assert out["decode_tokens_per_s"] == 20.0 and out["speed_basis"] == "this run's emulated speed"
     assert out["kind"] == "estimate" and out["error_pct"] is not None
-    predicted = energy.run_energy(phone(), model=model, generated_tokens=0, decode_tps=None)
+    predicted = run_energy(phone(), model=model, generated_tokens=0, decode_tps=None)
     expected_tps = predict(phone(), model=model).speed.decode_tokens_per_s
     assert predicted is not None and predicted["j_total"] == 0
     assert predicted["decode_tokens_per_s"] == pytest.approx(expected_tps, rel=1e-3)
@@ -80,7 +80,7 @@ def test_run_energy() -> None:
 
 
 def test_run_energy_is_none_for_the_host() -> None:
-    assert energy.run_energy(load_profile("host"), model=fake_model(), generated_tokens=10, decode_tps=5) is None
+    assert run_energy(load_profile("host"), model=fake_model(), generated_tokens=10, decode_tps=5) is None
 
 
 def test_a_report_from_before_the_power_model_still_redraws() -> None:

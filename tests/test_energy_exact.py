@@ -13,7 +13,7 @@ import pytest
 from profiler import energy
 from profiler.errors import BadInput
 from profiler.phone import speed
-from profiler.predict import predict
+from profiler.predict import predict, run_energy
 from tests.test_energy import by_hand_watts
 from tests.test_predict import fake_model, phone
 
@@ -85,7 +85,7 @@ def test_run_energy_is_the_whole_record():
     prediction = predict(phone(battery_wh=10.0), model=model)
     threads = prediction.speed.threads
     watts = by_hand_watts(threads)
-    got = energy.run_energy(phone(battery_wh=10.0), model=model, generated_tokens=250, decode_tps=12.5)
+    got = run_energy(phone(battery_wh=10.0), model=model, generated_tokens=250, decode_tps=12.5)
     jpt = watts / 12.5
     assert got == {
         "j_total": pytest.approx(round(jpt * 250, 4)),
@@ -108,7 +108,7 @@ def test_run_energy_is_the_whole_record():
 @pytest.mark.parametrize("tps", [None, 0.0, -3.0])
 def test_no_measured_speed_means_the_predicted_one(tps: float | None):
     model = fake_model()
-    got = energy.run_energy(phone(), model=model, generated_tokens=-5, decode_tps=tps)
+    got = run_energy(phone(), model=model, generated_tokens=-5, decode_tps=tps)
     assert got is not None and got["speed_basis"] == "predicted speed" and got["j_total"] == 0.0
     assert got["decode_tokens_per_s"] == pytest.approx(
         predict(phone(), model=model).speed.decode_tokens_per_s, abs=1e-3
@@ -116,13 +116,13 @@ def test_no_measured_speed_means_the_predicted_one(tps: float | None):
 
 
 def test_a_phone_without_a_battery_has_no_run_energy():
-    assert energy.run_energy(phone(battery_wh=None), model=fake_model(), generated_tokens=5, decode_tps=5.0) is None
+    assert run_energy(phone(battery_wh=None), model=fake_model(), generated_tokens=5, decode_tps=5.0) is None
 
 
 def test_threads_and_context_reach_the_prediction():
     model = fake_model()
-    two = energy.run_energy(phone(), model=model, generated_tokens=10, decode_tps=None, threads=2)
-    five = energy.run_energy(phone(), model=model, generated_tokens=10, decode_tps=None, threads=5)
+    two = run_energy(phone(), model=model, generated_tokens=10, decode_tps=None, threads=2)
+    five = run_energy(phone(), model=model, generated_tokens=10, decode_tps=None, threads=5)
     assert two is not None and five is not None
     assert two["basis"].endswith(", 2 threads") and five["basis"].endswith(", 5 threads")
 
@@ -182,10 +182,10 @@ def test_the_estimate_and_the_run_use_the_speed_estimates_threads_and_backend():
     model = fake_model()
     two = predict(phone(), model=model, threads=2).speed
     assert energy.estimate(phone(), two, decode_tps=10.0).power_w == pytest.approx(by_hand_watts(2))
-    slow = energy.run_energy(phone(), model=model, generated_tokens=10, decode_tps=0.5)
+    slow = run_energy(phone(), model=model, generated_tokens=10, decode_tps=0.5)
     assert (
         slow is not None and slow["speed_basis"] == "this run's emulated speed" and slow["decode_tokens_per_s"] == 0.5
     )
-    precise = energy.run_energy(phone(), model=model, generated_tokens=7, decode_tps=12.3456)
+    precise = run_energy(phone(), model=model, generated_tokens=7, decode_tps=12.3456)
     assert precise is not None and precise["decode_tokens_per_s"] == 12.346
     assert precise["j_total"] == round(7 * by_hand_watts(5) / 12.3456, 4)  # four places, as the report keeps

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from profiler import exports, history
+from profiler import exports, history, mechanisms
 from profiler.cli.interrupt import stop_on_signals
 from profiler.cli.table import summary_text
 from profiler.config import RunConfig
@@ -43,7 +43,8 @@ def register(commands: Any) -> None:
     p.add_argument("--memory-budget-mb", type=float, help="kill past this footprint (default: the profile's)")
     p.add_argument("--dram-mb", type=float, help="hard memory cap (default: the profile's DRAM)")
     p.add_argument("--speed-factor", type=float, help="fraction of host speed, 0 < F <= 1")
-    p.add_argument("--throttle", choices=("duty", "quota"), default="duty", help="how to slow the child")
+    ways = "; ".join(f"{name}: {cls.help}" for name, cls in mechanisms.REGISTRY.items())
+    p.add_argument("--throttle", choices=mechanisms.names(), default="duty", help=f"how to slow the child ({ways})")
     p.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU (llama.cpp)")
     p.add_argument(
         "--logits-all",
