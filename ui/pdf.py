@@ -8,10 +8,11 @@ Works without a display (the offscreen platform) for ``pocketprof report --pdf``
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from profiler.record import atomic_target
 
 CHART_WIDTH_PX = 1720  # twice the SVG's 860-unit width, for a sharp print
 
@@ -61,12 +62,8 @@ def write_pdf(reports: Sequence[Mapping[str, Any]], path: Path) -> None:
         else report_html.comparison_html(reports, embed=embed)
     )
     document.setHtml(html)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer = QPdfWriter(tmp)
+    with atomic_target(Path(path)) as tmp:
+        writer = QPdfWriter(str(tmp))
         writer.setResolution(96)
         writer.setPageLayout(
             QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(12, 12, 12, 12))
@@ -77,10 +74,5 @@ def write_pdf(reports: Sequence[Mapping[str, Any]], path: Path) -> None:
         document.setPageSize(QSizeF(page.width(), page.height()))
         document.print_(writer)
         del writer  # flushes and closes the file
-        if Path(tmp).stat().st_size == 0:
+        if tmp.stat().st_size == 0:
             raise OSError(f"Qt wrote an empty PDF to {tmp}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

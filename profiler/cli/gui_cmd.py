@@ -1,14 +1,15 @@
 """``pocketprof gui`` (and a bare ``pocketprof``): open the desktop app.
 
-The app lives in ``ui/``, which the engine never imports; it is loaded by name
-here, at run time, so ``profiler`` keeps working where Qt is not installed.
+The app lives in ``ui/``, which the engine never imports: it is found through the
+``pocketprof.apps`` entry point (``pyproject.toml``) at run time, so ``profiler`` keeps
+working where Qt is not installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib import metadata
 from typing import Any
 
 from profiler.errors import BadInput
@@ -28,8 +29,13 @@ def register(commands: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    entry = {ep.name: ep for ep in metadata.entry_points(group="pocketprof.apps")}.get("gui")
+    if entry is None:
+        raise BadInput(
+            "the desktop app is not installed (no 'gui' in the pocketprof.apps entry point): pip install -e ."
+        )
     try:
-        app = importlib.import_module("ui.app")
+        app = entry.load()
     except ImportError as exc:
         raise BadInput(f"the desktop app cannot start: {exc} (pip install PySide6-Essentials pyqtgraph)") from None
     problem = app.display_problem()
