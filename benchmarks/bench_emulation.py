@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler import calibrate
-from profiler.config import RunConfig
-from profiler.session import Session
+from profiler.run import calibrate
+from profiler.run.config import RunConfig
+from profiler.run.session import Session
 
 MODELS = ("smollm2-135m", "gemma3-270m")
 PHONES = ("galaxy-a25", "budget-4gb", "galaxy-s24-ultra")

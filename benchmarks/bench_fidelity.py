@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from profiler.phone import dataset, fidelity, fit  # noqa: E402
-from profiler.svgscatter import scatter  # noqa: E402
+from profiler.report.svgscatter import scatter  # noqa: E402
 
 TARGETS = {
     "cpu decode lomo": 15,

@@ -27,8 +27,8 @@ if not os.environ.get("DISPLAY"):
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from profiler.config import RunConfig
 from profiler.record import percentile
+from profiler.run.config import RunConfig
 from ui.main_window import MainWindow
 
 TICK_MS = 10

@@ -2,7 +2,7 @@
 
 Prints, measured side by side in one run (A, B, C, then B, C, A, then C, A, B ..., medians):
   1. decode tokens/s of a `--profile host` session against the same llama.cpp loop run bare
-     (profiler.llama_direct in a plain process: same model, threads, context, prompt, greedy
+     (profiler.run.llama_direct in a plain process: same model, threads, context, prompt, greedy
      sampler chain, fixed token count, no sampler thread, no IPC); target >= 0.965;
   2. the same session against llama-cpp-python's high-level ``Llama.generate`` (what the child
      used before it drove llama.cpp directly), for reference;
@@ -26,14 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from profiler import hostinfo, models  # noqa: E402
-from profiler.config import RunConfig  # noqa: E402
-from profiler.session import Session  # noqa: E402
+from profiler.model import models  # noqa: E402
+from profiler.run import hostinfo  # noqa: E402
+from profiler.run.config import RunConfig  # noqa: E402
+from profiler.run.session import Session  # noqa: E402
 
 BARE = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[6])
-from profiler import llama_direct as D
+from profiler.run import llama_direct as D
 path, threads, ctx, tokens, prompt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 engine = D.Engine(path, D.Settings(n_ctx=ctx, n_threads=threads))
 engine.set_sampling(D.Sampling(temperature=0.0))

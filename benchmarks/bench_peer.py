@@ -31,10 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from profiler import hostinfo, models  # noqa: E402
 from profiler.bench import peer, runner  # noqa: E402
 from profiler.bench.plan import BenchTest  # noqa: E402
 from profiler.bench.result import BenchResult  # noqa: E402
+from profiler.model import models  # noqa: E402
+from profiler.run import hostinfo  # noqa: E402
 
 TARGET = 0.95
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from profiler import hostinfo
-from profiler.config import RunConfig
-from profiler.session import Session
+from profiler.run import hostinfo
+from profiler.run.config import RunConfig
+from profiler.run.session import Session
 
 
 def one(model: str, factor: float | None, throttle: str, tokens: int) -> tuple[float, float, str]:

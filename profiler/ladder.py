@@ -3,7 +3,7 @@
 For each quantization (most precise first): quantize from the source (cached by content),
 profile it under the phone profile with the weights read into memory (``mmap`` off, so the
 footprint counts them, as the phone's budget does), predict it, then score every member
-against the most precise one (:mod:`profiler.quality`). ``DIR/ladder.json`` is rewritten
+against the most precise one (:mod:`profiler.model.quality`). ``DIR/ladder.json`` is rewritten
 after each member, so an interrupted ladder keeps what it finished, and a rerun with the
 same source and settings picks up from there.
 """
@@ -16,12 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler import gguf_meta, history, models, predict, quality, quantize
-from profiler.config import RunConfig
 from profiler.errors import BadInput, ProfilerError
-from profiler.profiles import load_profile
+from profiler.model import gguf_meta, models, quality, quantize
+from profiler.phone import predict
+from profiler.phone.profiles import load_profile
 from profiler.record import write_atomic, write_json
-from profiler.session import Session
+from profiler.report import history
+from profiler.run.config import RunConfig
+from profiler.run.session import Session
 
 SCHEMA = "pocketprof-ladder/1"
 Report = Callable[[str, str, float], None]  # (stage, quant, fraction)

@@ -24,7 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from profiler.phone import kernels, specs  # noqa: E402
+from profiler.model import kernels  # noqa: E402
+from profiler.phone import specs  # noqa: E402
 from profiler.phone.dataset import COLUMNS  # noqa: E402
 
 MIB = 1024 * 1024

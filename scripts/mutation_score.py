@@ -32,7 +32,7 @@ NO_TESTS = {5, 33}
 # and caught by real-run tests instead (mutating them here would need a model run per mutant).
 NEEDS_A_CHILD = {
     "profiler/ladder.py": ("xǁLadderǁ", "quantizes and profiles each member in real runs"),
-    "profiler/throttle.py": ("xǁDutyCycleǁ", "pauses and resumes a real child with SIGSTOP/SIGCONT"),
+    "profiler/run/throttle.py": ("xǁDutyCycleǁ", "pauses and resumes a real child with SIGSTOP/SIGCONT"),
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import models
+from profiler.model import models
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # GUI tests draw off screen, display or not

@@ -69,7 +69,7 @@ def tiny_gguf(
 
 def header_size(path: Path) -> int:
     """Bytes before the tensor data (what a remote header read may fetch at most, padding aside)."""
-    from profiler.gguf_meta import read_metadata
+    from profiler.model.gguf_meta import read_metadata
 
     info = read_metadata(path)
     return info.file_size_bytes - info.tensor_bytes

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from profiler import calibrate, compare, history, paths
+from profiler import paths
 from profiler.cli import ladder_cmd
-from profiler.config import RunConfig
-from profiler.limits import host_cores
-from profiler.session import Session
+from profiler.report import compare, history
+from profiler.run import calibrate
+from profiler.run.config import RunConfig
+from profiler.run.limits import host_cores
+from profiler.run.session import Session
 from tests.conftest import run_cli
 
 

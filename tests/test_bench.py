@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from profiler import history, llamabench
 from profiler.bench import check, output, peer, plan, threads
 from profiler.bench.plan import BenchTest
 from profiler.bench.result import BenchResult, rep_seconds
 from profiler.errors import BadInput
-from profiler.profiles import load_profile
+from profiler.phone.profiles import load_profile
+from profiler.report import history, llamabench
 from tests.conftest import run_cli
 
 # -- the plan -----------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def test_cliff_needs_a_drop_beyond_noise():
 
 
 def test_phone_curve_has_its_cliff_where_the_little_cores_start(smollm2: Path):
-    from profiler import gguf_meta
+    from profiler.model import gguf_meta
 
     profile = load_profile("galaxy-s23")
     model = gguf_meta.read_metadata(smollm2)

@@ -13,10 +13,10 @@ import statistics
 
 import pytest
 
-from profiler import llamabench
 from profiler.bench import output
 from profiler.bench.plan import BenchTest
 from profiler.bench.result import BenchResult
+from profiler.report import llamabench
 
 
 def rep(token_times: list[float], *, status: str = "completed", run_id: str = "r1", **config: object) -> dict:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from profiler import calibrate, paths
-from profiler.emulate import Emulation
+from profiler import paths
 from profiler.record import RunRecord, Sample, Token
+from profiler.run import calibrate
+from profiler.run.emulate import Emulation
 
 MODEL = Path(__file__)  # any existing file stands for the model (its path, size and time key the cache)
 

@@ -2,7 +2,7 @@
 
 A SIGKILLed parent can remove nothing. The child dies with it (PR_SET_PDEATHSIG), the report
 is written atomically (never half a file), SQLite keeps the history whole, and the next run
-sweeps the socket folder and cgroup the dead one left (profiler.leftovers).
+sweeps the socket folder and cgroup the dead one left (profiler.run.leftovers).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import history, leftovers
 from profiler.record import write_atomic
+from profiler.report import history
+from profiler.run import leftovers
 from tests.conftest import run_cli, start_cli
 
 pytestmark = [pytest.mark.model, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PDEATHSIG")]
@@ -89,6 +90,6 @@ def _workers_of(parent: int) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         line = " ".join(proc.info["cmdline"] or [])
-        if "profiler.worker" in line and f"{leftovers.PREFIX}{parent}-" in line:
+        if "profiler.run.worker" in line and f"{leftovers.PREFIX}{parent}-" in line:
             found.append(proc)
     return found

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from profiler import config as cfg
-from profiler.config import RunConfig, check_threads, plan_limits, validate
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo, read_metadata
-from profiler.limits import host_cores
-from profiler.profiles import load_profile
+from profiler.model.gguf_meta import ModelInfo, read_metadata
+from profiler.phone.profiles import load_profile
+from profiler.run import config as cfg
+from profiler.run.config import RunConfig, check_threads, plan_limits, validate
+from profiler.run.limits import host_cores
 
 BASE = RunConfig(model="smollm2-135m")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from profiler import describe, energy, gguf_meta
-from profiler.predict import run_energy
-from profiler.profiles import load_profile
+from profiler.model import gguf_meta
+from profiler.phone import energy
+from profiler.phone.predict import run_energy
+from profiler.phone.profiles import load_profile
+from profiler.report import describe
 
 
 def test_kill_banner_reads_as_the_issue_says():

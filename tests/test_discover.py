@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import discover
-from profiler.discover import FoundModel, find_models, search_roots
+from profiler.model import discover
+from profiler.model.discover import FoundModel, find_models, search_roots
 
 
 def gguf(path: Path, payload: bytes = b"\x03\x00\x00\x00 junk weights") -> Path:

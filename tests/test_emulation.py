@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from profiler import calibrate, predict, profiles
-from profiler.config import RunConfig
+from profiler.phone import predict, profiles
 from profiler.record import RunRecord
-from profiler.session import Session
+from profiler.run import calibrate
+from profiler.run.config import RunConfig
+from profiler.run.session import Session
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.model

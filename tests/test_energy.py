@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from profiler import energy
 from profiler.errors import BadInput
+from profiler.phone import energy
+from profiler.phone.predict import predict, run_energy
+from profiler.phone.profiles import load_profile
 from profiler.phone.speed import load_fit
-from profiler.predict import predict, run_energy
-from profiler.profiles import load_profile
+from profiler.run import host_energy
 from tests.test_predict import fake_model, phone
 
 
@@ -104,7 +105,7 @@ def test_rapl_sums_packages_and_skips_subzones(tmp_path: Path) -> None:
     a = zone(tmp_path, "intel-rapl:0", 100, max_uj=10**9)
     b = zone(tmp_path, "intel-rapl:1", 5000, max_uj=10**9, label="package-1")
     sub = zone(tmp_path, "intel-rapl:0:0", 0, label="core")
-    meter = energy.RaplMeter(tmp_path)
+    meter = host_energy.RaplMeter(tmp_path)
     meter.start()
     (a / "energy_uj").write_text("2000100\n")  # +2 J
     (b / "energy_uj").write_text("1005000\n")  # +1 J
@@ -116,17 +117,17 @@ def test_rapl_sums_packages_and_skips_subzones(tmp_path: Path) -> None:
 
 def test_rapl_wraparound(tmp_path: Path) -> None:
     d = zone(tmp_path, "intel-rapl:0", 900, max_uj=1000)
-    meter = energy.RaplMeter(tmp_path)
+    meter = host_energy.RaplMeter(tmp_path)
     meter.start()
     (d / "energy_uj").write_text("100\n")
     joules, _ = meter.stop()
     assert joules == pytest.approx(200e-6)
-    assert energy.counter_delta_uj(900, 100, None) is None
+    assert host_energy.counter_delta_uj(900, 100, None) is None
 
 
 def test_rapl_backwards_without_range(tmp_path: Path) -> None:
     d = zone(tmp_path, "intel-rapl:0", 900, max_uj=None)
-    meter = energy.RaplMeter(tmp_path)
+    meter = host_energy.RaplMeter(tmp_path)
     meter.start()
     (d / "energy_uj").write_text("100\n")
     joules, reason = meter.stop()
@@ -134,12 +135,12 @@ def test_rapl_backwards_without_range(tmp_path: Path) -> None:
 
 
 def test_rapl_absent_or_empty(tmp_path: Path) -> None:
-    missing = energy.RaplMeter(tmp_path / "nope")
+    missing = host_energy.RaplMeter(tmp_path / "nope")
     missing.start()
     assert missing.stop() == (None, f"RAPL: no powercap interface ({tmp_path / 'nope'} does not exist)")
     (tmp_path / "powercap").mkdir()
     zone(tmp_path / "powercap", "dtpm", 0)  # another powercap driver, not RAPL
-    empty = energy.RaplMeter(tmp_path / "powercap")
+    empty = host_energy.RaplMeter(tmp_path / "powercap")
     empty.start()
     joules, reason = empty.stop()
     assert joules is None and "no RAPL zones" in reason
@@ -155,7 +156,7 @@ def test_rapl_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         return real(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pathlib.Path, "read_text", deny)
-    meter = energy.RaplMeter(tmp_path)
+    meter = host_energy.RaplMeter(tmp_path)
     meter.start()
     joules, reason = meter.stop()
     assert joules is None and "permission denied" in reason and "root" in reason
@@ -163,7 +164,7 @@ def test_rapl_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_rapl_unreadable_counter(tmp_path: Path) -> None:
     d = zone(tmp_path, "intel-rapl:0", 1)
-    meter = energy.RaplMeter(tmp_path)
+    meter = host_energy.RaplMeter(tmp_path)
     meter.start()
     (d / "energy_uj").write_text("garbage\n")
     joules, reason = meter.stop()
@@ -171,7 +172,7 @@ def test_rapl_unreadable_counter(tmp_path: Path) -> None:
 
 
 def test_rapl_stop_without_start() -> None:
-    assert energy.RaplMeter().stop() == (None, "RAPL: not started")
+    assert host_energy.RaplMeter().stop() == (None, "RAPL: not started")
 
 
 # -- the host meter -------------------------------------------------------------------
@@ -185,14 +186,14 @@ class FakeGpu:
 
 
 def test_host_meter_falls_back_to_the_gpu(tmp_path: Path) -> None:
-    meter = energy.HostEnergyMeter(gpu=FakeGpu([100.0, 112.5]), rapl_root=tmp_path / "none")
+    meter = host_energy.HostEnergyMeter(gpu=FakeGpu([100.0, 112.5]), rapl_root=tmp_path / "none")
     meter.start()
     assert meter.stop() == (12.5, "NVML (Fake GPU)")
 
 
 def test_host_meter_sums_rapl_and_gpu(tmp_path: Path) -> None:
     d = zone(tmp_path, "intel-rapl:0", 0, max_uj=10**9)
-    meter = energy.HostEnergyMeter(gpu=FakeGpu([1.0, 3.0]), rapl_root=tmp_path)
+    meter = host_energy.HostEnergyMeter(gpu=FakeGpu([1.0, 3.0]), rapl_root=tmp_path)
     meter.start()
     (d / "energy_uj").write_text("4000000\n")
     joules, source = meter.stop()
@@ -201,18 +202,18 @@ def test_host_meter_sums_rapl_and_gpu(tmp_path: Path) -> None:
 
 
 def test_host_meter_reports_why_nothing_was_measured(tmp_path: Path) -> None:
-    meter = energy.HostEnergyMeter(gpu=FakeGpu([None, None]), rapl_root=tmp_path / "none")
+    meter = host_energy.HostEnergyMeter(gpu=FakeGpu([None, None]), rapl_root=tmp_path / "none")
     meter.start()
     joules, reason = meter.stop()
     assert joules is None
     assert "RAPL: no powercap interface" in reason and "NVML: Fake GPU has no readable energy counter" in reason
-    bare = energy.HostEnergyMeter(rapl_root=tmp_path / "none")
+    bare = host_energy.HostEnergyMeter(rapl_root=tmp_path / "none")
     bare.start()
     assert bare.stop()[1].endswith("NVML: no GPU monitor")
 
 
 def test_host_meter_on_this_machine_never_raises() -> None:
-    meter = energy.HostEnergyMeter()
+    meter = host_energy.HostEnergyMeter()
     meter.start()
     joules, note = meter.stop()
     assert note  # a source, or the reasons there is none

@@ -10,10 +10,9 @@ import dataclasses
 
 import pytest
 
-from profiler import energy
 from profiler.errors import BadInput
-from profiler.phone import speed
-from profiler.predict import predict, run_energy
+from profiler.phone import energy, speed
+from profiler.phone.predict import predict, run_energy
 from tests.test_energy import by_hand_watts
 from tests.test_predict import fake_model, phone
 
@@ -97,7 +96,7 @@ def test_run_energy_is_the_whole_record():
         "decode_tokens_per_s": 12.5,
         "speed_basis": "this run's emulated speed",
         "error_pct": prediction.energy.error_pct if prediction.energy else None,
-        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.energy)",
+        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.phone.energy)",
         "basis": f"CPU power model fitted to {FIT['rows']} phone power measurements, {threads} threads",
         "estimate_for": phone().id,
         "kind": "estimate",
@@ -147,7 +146,7 @@ def test_the_live_rate_is_the_phones_decode_power_over_time():
 
 
 def test_no_live_rate_without_a_battery_or_a_power_model(monkeypatch: pytest.MonkeyPatch):
-    from profiler.profiles import load_profile
+    from profiler.phone.profiles import load_profile
 
     assert energy.energy_rate(load_profile("host")) is None
     assert energy.energy_rate(phone(battery_wh=None)) is None

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import compare, export_csv, history, report_html, svgchart
 from profiler.errors import BadInput
+from profiler.report import compare, export_csv, history, report_html, svgchart
 from tests import records
 
 
@@ -307,8 +307,8 @@ def _pairs(html: str) -> dict[str, str]:
 
 
 def test_every_row_of_the_run_page_holds_its_own_field():
-    from profiler import describe
-    from profiler.profiles import load_profile
+    from profiler.phone.profiles import load_profile
+    from profiler.report import describe
 
     report = records.report()
     report["model"] |= {
@@ -373,7 +373,7 @@ def test_the_comparison_charts_are_labelled_by_run():
 def test_the_comparison_page_names_each_run_its_outcome_output_and_units():
     from html import escape
 
-    from profiler import describe
+    from profiler.report import describe
 
     a = records.report("a")
     b = records.report("b", status="killed", kill_at=5, profile="pixel-8")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from profiler import history
-from profiler.config import RunConfig
 from profiler.record import RunRecord, write_atomic, write_problem
-from profiler.session import Event, Session
+from profiler.report import history
+from profiler.run.config import RunConfig
+from profiler.run.session import Event, Session
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.model
@@ -148,7 +148,7 @@ def test_two_cli_runs_at_once_share_the_history(tmp_path: Path):
 
 WRITER = """
 import sys
-from profiler import history
+from profiler.report import history
 from profiler.record import RunRecord
 for i in range(int(sys.argv[2])):
     history.save(RunRecord(run_id=f"{sys.argv[1]}-{i}", started_at="2026-11-26T00:00:00", config={},

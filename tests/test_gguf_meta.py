@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import gguf_meta, models
 from profiler.errors import ModelFileError
+from profiler.model import gguf_meta, models
 from tests import gguf_corpus
 
 

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from profiler.throttle import SpeedGovernor
+from profiler.run.throttle import SpeedGovernor
 
 
 def _run(governor: SpeedGovernor, *, host_tps: float, base_factor: float, seconds: float, seed: int = 7) -> float:

@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from profiler.gpu import GpuMonitor
+from profiler.run.gpu import GpuMonitor
 
 BOARD_MW = 78_350
 
@@ -62,8 +62,8 @@ def test_no_gpu_means_absent_without_warnings(monkeypatch: pytest.MonkeyPatch, n
 
 @pytest.mark.model
 def test_a_run_reads_host_energy_and_gpu_samples_through_nvml(monkeypatch: pytest.MonkeyPatch):
-    from profiler.config import RunConfig
-    from profiler.session import Session
+    from profiler.run.config import RunConfig
+    from profiler.run.session import Session
 
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml())
     record = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8)).run()

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 
-from profiler import describe, history
 from profiler.phone import HOW_PREDICTIONS_WORK
+from profiler.report import describe, history
 from ui.main_window import REFUSED, MainWindow, settings_store
 
 pytestmark = pytest.mark.model

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from profiler import history
+from profiler.report import history
 
 TIMEOUT_MS = 300_000
 

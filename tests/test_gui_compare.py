@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
 
-from profiler import history
+from profiler.report import history
 from ui.main_window import MainWindow
 
 pytestmark = pytest.mark.model

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFileDialog
 
-from profiler import predict, profiles
+from profiler.phone import predict, profiles
 from profiler.record import Token
 from ui.main_window import MainWindow
 from ui.output import HEAT_RGB, OutputView

@@ -11,7 +11,8 @@ import time
 import psutil
 import pytest
 
-from profiler import history, leftovers
+from profiler.report import history
+from profiler.run import leftovers
 from tests.conftest import start_cli
 
 pytestmark = [pytest.mark.model, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals")]
@@ -22,7 +23,7 @@ def _loaded_worker(app: subprocess.Popen[bytes], timeout_s: float = 60) -> psuti
     while time.monotonic() < deadline and app.poll() is None:
         for child in psutil.Process(app.pid).children(recursive=True):
             try:
-                if "profiler.worker" in " ".join(child.cmdline()) and any(
+                if "profiler.run.worker" in " ".join(child.cmdline()) and any(
                     m.path.endswith(".gguf") for m in child.memory_maps()
                 ):
                     return child

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import history
 from profiler.errors import BadInput
+from profiler.report import history
 from tests import records
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from profiler.errors import BadInput
-from profiler.gguf_meta import read_metadata
-from profiler.hub import advice, names
-from profiler.hub.client import HEADER_LIMIT, Hub, HubError, choose
-from profiler.models import resolve
-from profiler.profiles import load_profile
+from profiler.model.gguf_meta import read_metadata
+from profiler.model.hub import names
+from profiler.model.hub.client import HEADER_LIMIT, Hub, HubError, choose
+from profiler.model.models import resolve
+from profiler.phone import advice
+from profiler.phone.profiles import load_profile
 from tests.conftest import run_cli
 from tests.gguf_corpus import absurd_counts
 from tests.hub_models import header_size, tiny_gguf

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiler import ladder_html, quality
 from profiler.ladder import Ladder, LadderConfig
+from profiler.model import quality
+from profiler.report import ladder_html
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.model

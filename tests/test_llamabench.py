@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler import llamabench
+from profiler.report import llamabench
 
 # test::get_fields() in tools/llama-bench/llama-bench.cpp of the llama.cpp inside the llama-cpp-python 0.3.36
 # source release (vendor/llama.cpp, ggml_commit "0c1e570"): the llama.cpp pocketprof runs.

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
-from profiler import mechanisms
-from profiler.config import RunConfig, validate
-from profiler.gguf_meta import read_metadata
-from profiler.limits import Enforcement, LimitPlan
-from profiler.models import resolve
+from profiler.model.gguf_meta import read_metadata
+from profiler.model.models import resolve
 from profiler.record import Limit
-from profiler.session import Session
+from profiler.run import mechanisms
+from profiler.run.config import RunConfig, validate
+from profiler.run.limits import Enforcement, LimitPlan
+from profiler.run.session import Session
 
 
 def plan(**changes: object) -> LimitPlan:

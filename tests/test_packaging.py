@@ -26,6 +26,6 @@ def test_wheel_contains_profiles_and_engine(tmp_path: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     builtin = {f"profiles/{p.name}" for p in (ROOT / "profiles").glob("*.toml")}
     assert {"profiles/iphone-16.toml", "profiles/host.toml"} <= builtin <= names
-    assert {"profiler/worker.py", "profiler/cli/__init__.py", "profiler/data/declaration.txt"} <= names
+    assert {"profiler/run/worker.py", "profiler/cli/__init__.py", "profiler/data/declaration.txt"} <= names
     assert {"ui/main_window.py", "ui/pdf.py", "ui/ladder_view.py"} <= names
     assert not any(name.endswith(".gguf") for name in names)

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiler import predict as pr
 from profiler.errors import BadInput
 from profiler.phone import cases, cpu_model, dataset, fidelity, fit, measured, specs
+from profiler.phone import predict as pr
 from profiler.phone.cpu_model import Case, Cases, Constants, Core
+from profiler.phone.profiles import load_profile, load_profile_file
 from profiler.phone.speed import load_fit
-from profiler.profiles import load_profile, load_profile_file
 from tests.test_predict import fake_model
 
 FOLDER = dataset.default_folder()

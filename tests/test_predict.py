@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from profiler import energy
-from profiler import predict as pr
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo, read_metadata
-from profiler.models import resolve
+from profiler.model.gguf_meta import ModelInfo, read_metadata
+from profiler.model.models import resolve
+from profiler.phone import energy
+from profiler.phone import predict as pr
+from profiler.phone.profiles import CpuCluster, Profile, available_ids, load_profile
 from profiler.phone.speed import load_fit
-from profiler.profiles import CpuCluster, Profile, available_ids, load_profile
 from tests.conftest import run_cli
 
 MB = 1024 * 1024

@@ -10,8 +10,8 @@ import dataclasses
 
 import pytest
 
-from profiler import predict as pr
 from profiler.errors import BadInput
+from profiler.phone import predict as pr
 from profiler.phone.shape import model_shape
 from tests.test_predict import fake_model, phone
 
@@ -81,7 +81,7 @@ def test_every_refusal_is_one_line_naming_the_option(kwargs: dict, message: str)
 
 
 def test_the_host_has_nothing_to_predict():
-    from profiler.profiles import load_profile
+    from profiler.phone.profiles import load_profile
 
     with pytest.raises(
         BadInput, match=r"^the host profile has no phone numbers to predict with; pick a phone profile$"
@@ -137,7 +137,7 @@ def test_the_dict_form_keeps_every_part():
 
 def test_speed_refusals_name_the_profile_and_the_field():
     from profiler.phone import speed
-    from profiler.profiles import CpuCluster
+    from profiler.phone.profiles import CpuCluster
 
     nameless = (CpuCluster(4, "big", 3.0, ""),)
     with pytest.raises(BadInput) as caught:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import profiles
 from profiler.errors import ProfileError
+from profiler.phone import profiles
 
 IPHONE = profiles.builtin_dir() / "iphone-16.toml"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler.config import RunConfig
-from profiler.session import Session
+from profiler.run.config import RunConfig
+from profiler.run.session import Session
 from tests.conftest import run_cli, start_cli
 
 pytestmark = pytest.mark.model
@@ -66,7 +66,7 @@ def test_a_child_crash_through_the_cli_is_exit_1_with_an_error_report(tmp_path: 
     deadline = time.monotonic() + 60
     while proc.stdout.read(1) == b"" and time.monotonic() < deadline:  # the first token: decoding
         time.sleep(0.05)
-    workers = [c for c in psutil.Process(proc.pid).children() if "profiler.worker" in " ".join(c.cmdline())]
+    workers = [c for c in psutil.Process(proc.pid).children() if "profiler.run.worker" in " ".join(c.cmdline())]
     assert workers
     workers[0].send_signal(signal.SIGSEGV)
     _, stderr = proc.communicate(timeout=60)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from profiler import protocol
 from profiler.errors import ProtocolError
+from profiler.run import protocol
 
 
 def test_round_trip_keeps_every_field():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler import compare, export_csv, report_html
+from profiler.report import compare, export_csv, report_html
 from tests.conftest import run_cli, start_cli
 
 pytestmark = pytest.mark.model
@@ -275,7 +275,7 @@ def test_export_csv_of_a_comparison_has_units_in_the_header(runs: list[Path]):
 
 def test_model_metadata_profile_names_and_output_are_escaped_everywhere(runs: list[Path]):
     """A GGUF's name, a profile's name and generated text are data, in every HTML the project writes."""
-    from profiler import ladder_html
+    from profiler.report import ladder_html
 
     report = json.loads(runs[0].read_text())
     report["model"]["name"] = "<script>steal()</script>"

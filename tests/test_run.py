@@ -15,9 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import calibrate, history, leftovers, linux
-from profiler.config import RunConfig
-from profiler.session import Event, Session
+from profiler.report import history
+from profiler.run import calibrate, leftovers, linux
+from profiler.run.config import RunConfig
+from profiler.run.session import Event, Session
 from tests.conftest import ROOT, run_cli, start_cli
 
 pytestmark = pytest.mark.model
@@ -238,8 +239,8 @@ def test_a_child_killed_as_the_stop_goes_out_is_a_stop_never_a_lost_child(monkey
 
     The race is made certain here: the child is killed, for real, just before the stop message is sent.
     """
-    from profiler import protocol as proto
-    from profiler import session as session_module
+    from profiler.run import protocol as proto
+    from profiler.run import session as session_module
 
     tokens = threading.Event()
     session = Session(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler import sampler
+from profiler.run import sampler
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 MB = 1024 * 1024

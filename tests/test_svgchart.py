@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from profiler import svgchart
-from profiler.svgchart import Line, Series, chart, energy_chart, latency_chart, memory_chart, nice_ticks
+from profiler.report import svgchart
+from profiler.report.svgchart import Line, Series, chart, energy_chart, latency_chart, memory_chart, nice_ticks
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

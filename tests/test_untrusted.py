@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profiler import gguf_meta, sandbox
 from profiler.errors import ModelFileError
+from profiler.model import gguf_meta
+from profiler.run import sandbox
 from tests import gguf_corpus
 from tests.conftest import ROOT, run_cli
 
 LANDLOCK = subprocess.run(
-    [sys.executable, "-c", "from profiler import sandbox; print(sandbox.confine())"],
+    [sys.executable, "-c", "from profiler.run import sandbox; print(sandbox.confine())"],
     cwd=ROOT,
     capture_output=True,
     text=True,
@@ -84,7 +85,9 @@ def test_an_unknown_architecture_is_one_line_exit_2(tmp_path: Path):
 AS_NOBODY = """
 import os, sys
 from profiler.cli import build_parser, main
-from profiler import session, record, history  # everything the refusal needs, loaded while root
+from profiler import record
+from profiler.run import session
+from profiler.report import history  # everything the refusal needs, loaded while root
 build_parser()
 os.setgroups([]); os.setgid(65534); os.setuid(65534)  # from here on, 'nobody'
 sys.exit(main(sys.argv[1:]))
@@ -125,7 +128,7 @@ ESCAPE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
 
 @pytest.mark.model
 def test_a_malicious_chat_template_is_refused_by_the_sandbox(smollm2: Path):
-    from profiler import llama_direct, worker
+    from profiler.run import llama_direct, worker
 
     engine = llama_direct.Engine(str(smollm2), llama_direct.Settings(n_ctx=256, n_threads=1))
     try:
@@ -171,7 +174,7 @@ def test_a_100_kb_prompt_is_one_line_exit_2():
 # -- the child's sandbox ------------------------------------------------------------------
 CONFINED = """
 import os, socket, sys
-from profiler import sandbox
+from profiler.run import sandbox
 print(sandbox.confine())
 open(sys.argv[1], "rb").read(4)  # reading the model stays allowed
 for name, attempt in [

@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from profiler import gguf_meta, models
 from profiler.bench import plan, runner, threads
 from profiler.bench.html import COLORS
 from profiler.bench.result import BenchResult
 from profiler.errors import ProfilerError
-from profiler.limits import host_cores
-from profiler.profiles import load_profile
+from profiler.model import gguf_meta, models
+from profiler.phone.profiles import load_profile
+from profiler.run.limits import host_cores
 from ui.runner import JobThread, claim
 from ui.tool_window import ToolWindow
 

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from profiler.energy import EnergyRate
+from profiler.phone.energy import EnergyRate
 from profiler.record import Sample, Token
 
 REPAINT_MS = 50

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from profiler import compare, exports, history
-from profiler.config import RunConfig
 from profiler.errors import ProfilerError
 from profiler.record import Token
-from profiler.svgchart import PALETTE
+from profiler.report import compare, exports, history
+from profiler.report.svgchart import PALETTE
+from profiler.run.config import RunConfig
 from ui.output import OutputView
 from ui.runner import RunController, claim, release
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from profiler import history
+from profiler.report import history
 
 COLUMNS = ("started", "model", "profile", "status", "tok/s", "peak MB")
 

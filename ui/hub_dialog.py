@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from profiler.errors import ProfilerError
-from profiler.hub import advice as adv
-from profiler.hub.client import Hub
-from profiler.profiles import Profile
+from profiler.model.hub.client import Hub
+from profiler.phone import advice as adv
+from profiler.phone.profiles import Profile
 from ui.runner import LIVE_THREADS
 
 VERDICT_COLOURS = {"fits": "#1b7a2a", "tight": "#9a6a00", "killed": "#a11b1b", "unknown": "#666"}

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 
 from profiler import paths
 from profiler.ladder import Ladder, LadderConfig
-from profiler.ladder_html import COLUMNS, cell_text
-from profiler.quantize import QUANTS
-from profiler.svgchart import PALETTE
+from profiler.model.quantize import QUANTS
+from profiler.report.ladder_html import COLUMNS, cell_text
+from profiler.report.svgchart import PALETTE
 from ui.runner import JobThread, claim, release
 from ui.tool_window import ToolWindow
 

@@ -37,7 +37,7 @@ def write_pdf(reports: Sequence[Mapping[str, Any]], path: Path) -> None:
     from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
     from PySide6.QtSvg import QSvgRenderer
 
-    from profiler import report_html
+    from profiler.report import report_html
 
     document = QTextDocument()
     images: list[QImage] = []

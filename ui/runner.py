@@ -14,12 +14,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from profiler import history
-from profiler.config import RunConfig
-from profiler.energy import EnergyRate, energy_rate
 from profiler.errors import ProfilerError
+from profiler.phone.energy import EnergyRate, energy_rate
 from profiler.record import RunRecord
-from profiler.session import Event, Session
+from profiler.report import history
+from profiler.run.config import RunConfig
+from profiler.run.session import Event, Session
 
 DRAIN_MS = 50
 LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()  # tests check none is left running

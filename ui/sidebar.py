@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from profiler import describe, gguf_meta, models, predict
-from profiler.config import RunConfig
 from profiler.errors import ProfilerError
-from profiler.phone import HOW_PREDICTIONS_WORK
-from profiler.profiles import DEFAULT_PROFILE, Profile, load_all
+from profiler.model import gguf_meta, models
+from profiler.phone import HOW_PREDICTIONS_WORK, predict
+from profiler.phone.profiles import DEFAULT_PROFILE, Profile, load_all
+from profiler.report import describe
+from profiler.run.config import RunConfig
 
 RECENT_LIMIT = 8
 BADGES = {
@@ -157,7 +158,7 @@ class Sidebar(QWidget):
     # -- models --------------------------------------------------------------------
     def start_discovery(self) -> None:
         """Look for GGUF files in the usual folders without blocking the window."""
-        from profiler import discover
+        from profiler.model import discover
 
         def work() -> None:
             try:

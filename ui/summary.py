@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
 
-from profiler import describe
+from profiler.report import describe
 
 BANNER_STYLES = {
     "killed": "background:#fde2e1; color:#8b1a1a; border:1px solid #e6a5a3;",

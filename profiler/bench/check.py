@@ -178,7 +178,7 @@ def load(source: str) -> list[Entry]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadInput(f"{path}: not a JSON bench result or run report ({exc})") from None
     else:
-        from profiler import history
+        from profiler.report import history
 
         try:
             data = history.load(source)

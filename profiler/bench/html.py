@@ -5,11 +5,11 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from profiler import svgchart
 from profiler.bench import output
 from profiler.bench.result import BenchResult
 from profiler.bench.threads import Curve
-from profiler.report_html import page
+from profiler.report import svgchart
+from profiler.report.report_html import page
 
 COLORS = {"measured": "#4c72b0", "emulated": "#dd8452", "predicted": "#55a868"}
 COLUMNS = (

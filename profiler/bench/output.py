@@ -1,6 +1,6 @@
 """Bench results as llama-bench prints them (``-o md|csv|json|jsonl|sql``), plus our fields.
 
-The llama-bench fields come first, in llama-bench's order and types (``profiler.llamabench``);
+The llama-bench fields come first, in llama-bench's order and types (``profiler.report.llamabench``);
 JSON and JSONL then carry ``samples_ns`` and ``samples_ts`` as llama-bench does, then ours
 (``EXTRA_FIELDS``); CSV has the llama-bench columns then ours. SQL is llama-bench's alone
 (``CREATE TABLE IF NOT EXISTS llama_bench``) so that it can be piped into a database that
@@ -14,8 +14,8 @@ import json
 import math
 from typing import Any
 
-from profiler import llamabench
 from profiler.bench.result import METRICS, BenchResult
+from profiler.report import llamabench
 
 EXTRA_FIELDS: tuple[str, ...] = (
     "profile",

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from profiler import hostinfo
+from profiler.run import hostinfo
 
 
 class PeerUnavailable(Exception):

@@ -1,6 +1,6 @@
 """Run bench tests: each repetition is a normal profiled run in the capped child.
 
-A repetition is one :class:`profiler.session.Session`: its own child, the profile's limits,
+A repetition is one :class:`profiler.run.session.Session`: its own child, the profile's limits,
 the memory sampler, the phone's emulated speed under a phone profile, a history row. Inside
 the child it is llama-bench's: the prompt is random token ids, a warm-up pass (the prompt and
 one token, then a cleared memory) comes before the timed one, sampling is greedy and the end
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from profiler import history
 from profiler.bench.plan import BenchTest
 from profiler.bench.result import BenchResult
-from profiler.config import RunConfig
-from profiler.session import Event, Session
+from profiler.report import history
+from profiler.run.config import RunConfig
+from profiler.run.session import Event, Session
 
 CTX_SPARE = 8  # positions beyond the test's tokens (llama-bench sizes n_ctx to n_prompt + n_gen exactly)
 

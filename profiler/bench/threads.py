@@ -116,9 +116,8 @@ def _note(result: BenchResult, metric: str, value: float) -> str:
 
 def predicted(profile: Any, model: Any, *, ctx: int, prompt_tokens: int) -> list[Curve]:
     """The phone's CPU decode and prefill against threads, 1 to its core count (empty for the host)."""
-    from profiler import predict
     from profiler.errors import ProfilerError
-    from profiler.phone import speed
+    from profiler.phone import predict, speed
 
     if profile.is_host or not profile.cores:
         return []

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
-        from profiler import history
+        from profiler.report import history
 
         for notice in history.NOTICES:
             sys.stderr.write(f"pocketprof: {notice}\n")

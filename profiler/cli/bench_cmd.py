@@ -12,7 +12,7 @@ from profiler.bench.html import bench_html
 from profiler.bench.result import BenchResult
 from profiler.cli.interrupt import stop_on_signals
 from profiler.errors import BadInput
-from profiler.models import DEFAULT_MODEL
+from profiler.model.models import DEFAULT_MODEL
 from profiler.paths import cli_path
 from profiler.record import write_atomic, write_problem
 
@@ -90,8 +90,8 @@ def sweeps(results: list[BenchResult], bench: runner.Bench | None = None) -> lis
         curves = threads.measured(group)
         first = group[0].first
         if first and test.profile != "host":
-            from profiler import gguf_meta
-            from profiler.profiles import load_profile
+            from profiler.model import gguf_meta
+            from profiler.phone.profiles import load_profile
 
             try:
                 profile = load_profile(test.profile)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from profiler import calibrate
 from profiler.errors import BadInput
-from profiler.models import resolve
+from profiler.model.models import resolve
+from profiler.run import calibrate
 
 
 def register(commands: Any) -> None:
@@ -58,7 +58,7 @@ def show(as_json: bool) -> int:
 
 
 def measure(args: argparse.Namespace) -> int:
-    from profiler.session import Session
+    from profiler.run.session import Session
 
     if not args.model:
         raise BadInput("--measure needs --model")

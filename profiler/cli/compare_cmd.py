@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from profiler import compare, exports
 from profiler.errors import BadInput
 from profiler.paths import cli_path
+from profiler.report import compare, exports
 
 
 def register(commands: Any) -> None:

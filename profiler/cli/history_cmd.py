@@ -6,8 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from profiler import history, paths
+from profiler import paths
 from profiler.cli.table import summary_text
+from profiler.report import history
 
 
 def register(commands: Any) -> None:

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from profiler.errors import BadInput
-from profiler.hub import advice as adv
-from profiler.hub import names
-from profiler.hub.client import Hub
-from profiler.profiles import DEFAULT_PROFILE, Profile, load_profile
+from profiler.model.hub import names
+from profiler.model.hub.client import Hub
+from profiler.phone import advice as adv
+from profiler.phone.profiles import DEFAULT_PROFILE, Profile, load_profile
 
 
 def register(commands: Any) -> None:

@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from profiler import ladder_html
 from profiler.cli.interrupt import stop_on_signals
-from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.ladder import Ladder, LadderConfig
-from profiler.models import DEFAULT_MODEL
+from profiler.model.models import DEFAULT_MODEL
+from profiler.model.quantize import parse_quants
 from profiler.paths import cli_path
-from profiler.profiles import DEFAULT_PROFILE
-from profiler.quantize import parse_quants
+from profiler.phone.profiles import DEFAULT_PROFILE
 from profiler.record import write_atomic, write_problem
+from profiler.report import ladder_html
+from profiler.run.config import RunConfig
 
 DEFAULT_QUANTS = "F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K"
 

@@ -6,14 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from profiler import predict as predictor
 from profiler.cli.table import rows_to_text
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo, read_metadata
-from profiler.hub import names
-from profiler.hub.client import remote_metadata
-from profiler.models import resolve
-from profiler.profiles import BACKENDS, Profile, load_all, load_profile
+from profiler.model.gguf_meta import ModelInfo, read_metadata
+from profiler.model.hub import names
+from profiler.model.hub.client import remote_metadata
+from profiler.model.models import resolve
+from profiler.phone import predict as predictor
+from profiler.phone.profiles import BACKENDS, Profile, load_all, load_profile
 
 HOW = (
     "predicted: a llama.cpp model per kernel class and core type, fitted to published phone "

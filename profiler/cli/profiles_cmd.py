@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from profiler import paths
-from profiler.profiles import Profile, load_all, load_profile
+from profiler.phone.profiles import Profile, load_all, load_profile
 
 
 def register(commands: Any) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from profiler import exports
 from profiler.cli.table import summary_text
-from profiler.compare import load_reports
 from profiler.errors import BadInput
 from profiler.paths import cli_path
+from profiler.report import exports
+from profiler.report.compare import load_reports
 
 
 def register(commands: Any) -> None:

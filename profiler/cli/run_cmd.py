@@ -6,16 +6,17 @@ import argparse
 import sys
 from typing import Any
 
-from profiler import exports, history, mechanisms
 from profiler.cli.interrupt import stop_on_signals
 from profiler.cli.table import summary_text
-from profiler.config import RunConfig
 from profiler.errors import BadInput
-from profiler.models import DEFAULT_MODEL
+from profiler.model.models import DEFAULT_MODEL
 from profiler.paths import cli_path
-from profiler.profiles import DEFAULT_PROFILE
+from profiler.phone.profiles import DEFAULT_PROFILE
 from profiler.record import RunRecord, write_json, write_problem
-from profiler.session import Event, Session
+from profiler.report import exports, history
+from profiler.run import mechanisms
+from profiler.run.config import RunConfig
+from profiler.run.session import Event, Session
 
 EXIT = {"completed": 0, "stopped": 130, "killed": 3, "error": 1}
 BAD_INPUT_KINDS = ("bad_input", "model_load", "model_template")  # the input's fault: exit 2, one line

@@ -9,14 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from profiler import exports, history
 from profiler.cli.compare_cmd import table_text
 from profiler.cli.interrupt import stop_on_signals
-from profiler.config import RunConfig
 from profiler.errors import BadInput
 from profiler.paths import cli_path
 from profiler.record import write_json, write_problem
-from profiler.session import Session
+from profiler.report import exports, history
+from profiler.run.config import RunConfig
+from profiler.run.session import Session
 
 COOL_DOWN_S = 2.0  # between runs, so one run's heat and page cache do not spill into the next timing
 

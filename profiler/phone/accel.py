@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from profiler.phone import kernels, specs
+from profiler.model import kernels
+from profiler.phone import specs
 from profiler.phone.cases import MIB, row_shape
 from profiler.phone.dataset import Measurement
+from profiler.phone.fitted import BORROW, SpeedEstimate, load_fit
 from profiler.phone.shape import Shape
 
 HEXAGON_CLASSES = frozenset({"q4_0", "q8_0"})
@@ -171,8 +173,6 @@ def fit(data: Sequence[AccelSample]) -> dict[str, Any]:
 def _class_value(table: dict[str, float], klass: str) -> float | None:
     if klass in table:
         return table[klass]
-    from profiler.phone.speed import BORROW
-
     return table.get(BORROW.get(klass, ""))
 
 
@@ -194,8 +194,6 @@ def estimate(
     profile: Any, shape: Shape, klass: str, backend: str, cpu: Any, *, prompt_tokens: int, gen_tokens: int
 ) -> Any:
     """The GPU/NPU estimate for ``profile``, or None when the dataset cannot support one."""
-    from profiler.phone.speed import SpeedEstimate, load_fit
-
     api = profile_api(profile, backend)
     fit = load_fit().get("accel", {})
     entry = fit.get(api or "")

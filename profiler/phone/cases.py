@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from profiler.phone import kernels, specs
+from profiler.model import kernels
+from profiler.phone import specs
 from profiler.phone.cpu_model import Case, Core
 from profiler.phone.dataset import Measurement
 from profiler.phone.shape import Shape, kv_bytes_per_position, spec_shape

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from profiler.phone.kernels import REPACKED
+from profiler.model.kernels import REPACKED
 
 ROLES = ("prime", "big", "mid", "little")
 TIERS = ("i8mm", "dotprod", "neon", "avx2", "avx512")

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from profiler.phone import accel, cpu_model, dataset, fit, kernels, power, specs
+from profiler.model import kernels
+from profiler.phone import accel, cpu_model, dataset, fit, power, specs
 from profiler.phone.cases import MIB, expand, row_shape
 from profiler.phone.shape import kv_bytes_per_position
 

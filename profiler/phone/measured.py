@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass
 
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo
-from profiler.phone import dataset, kernels
-from profiler.profiles import Profile
+from profiler.model import kernels
+from profiler.model.gguf_meta import ModelInfo
+from profiler.phone import dataset
+from profiler.phone.profiles import Profile
 
 _SUFFIXES = ("-instruct", "-it", "-chat", "-base")
 

@@ -5,7 +5,7 @@
 where S is the throughput units (GHz × 128-bit SIMD pipes × role factor) of the cores
 the decoding threads run on (:mod:`profiler.phone.cpu_model`): more and faster cores
 draw more. ``p_base`` holds what the rest of the phone draws while it decodes (screen,
-memory, SoC fabric). Energy per token is then P ÷ tokens/s (:mod:`profiler.energy`).
+memory, SoC fabric). Energy per token is then P ÷ tokens/s (:mod:`profiler.phone.energy`).
 
 The constants are fitted by least squares on the dataset's CPU rows that give power
 (or energy per token and speed, from which P = J/token × tokens/s); every row counts

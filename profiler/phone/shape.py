@@ -1,6 +1,6 @@
 """What the formulas need to know about a model: its size and its shape.
 
-From a GGUF file (:class:`profiler.gguf_meta.ModelInfo`), from the dataset's
+From a GGUF file (:class:`profiler.model.gguf_meta.ModelInfo`), from the dataset's
 ``models.csv`` (:class:`profiler.phone.specs.ModelSpec`), or, with a size alone,
 estimated: the shape then follows the Llama 3 family (8B: 32 layers, d_model 4096,
 8 KV heads, head dim 128, vocab 128,256; 1B: 16 layers, d_model 2048, head dim 64),
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from profiler.gguf_meta import ModelInfo
-from profiler.phone import kernels
+from profiler.model import kernels
+from profiler.model.gguf_meta import ModelInfo
 from profiler.phone.specs import ModelSpec
 
 LLAMA3_VOCAB = 128_256

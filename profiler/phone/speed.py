@@ -9,52 +9,14 @@ relative error of leave-one-SoC-out predictions for its kernel class, widened to
 
 from __future__ import annotations
 
-import functools
-import json
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from profiler.errors import BadInput
-from profiler.phone import cases, kernels, specs
+from profiler.model import kernels
+from profiler.phone import cases, specs
 from profiler.phone.cpu_model import Core, constants_from_dict, predict_one
+from profiler.phone.fitted import BORROW, SpeedEstimate, load_fit
 from profiler.phone.shape import Shape
-
-# A kernel class with no measurement borrows the nearest measured one (and says so).
-BORROW = {
-    "q4_1": "q4_k",
-    "q5_0": "q5_k",
-    "iq1": "iq2",
-    "iq3": "q3_k",
-    "iq4_xs": "q4_k",
-    "tq": "q2_k",
-    "f16": "q8_0",
-    "f32": "q8_0",
-}
-
-
-@dataclass(frozen=True)
-class SpeedEstimate:
-    prefill_tokens_per_s: float | None
-    decode_tokens_per_s: float | None
-    backend: str = "cpu"
-    threads: int | None = None
-    kernel_class: str | None = None
-    decode_error_pct: float | None = None  # typical relative error of such a prediction
-    prefill_error_pct: float | None = None
-    decode_error_p90_pct: float | None = None
-    prefill_error_p90_pct: float | None = None
-    basis: str = ""
-    note: str = ""
-
-
-@functools.cache
-def load_fit() -> dict[str, Any]:
-    path = resources.files("profiler.data") / "fit.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: the fitted phone model cannot be read ({exc}); run `make fit`") from None
 
 
 def phone_cores(clusters: Any, where: str) -> tuple[Core, ...]:

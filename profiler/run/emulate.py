@@ -1,7 +1,7 @@
 """Making a run on this host follow the phone: prefill, time to first token and decode.
 
-The phone's speeds are the predictor's (:mod:`profiler.predict`, for the backend the phone's
-apps use); the host's are its calibration (:mod:`profiler.calibrate`). Two phases:
+The phone's speeds are the predictor's (:mod:`profiler.phone.predict`, for the backend the phone's
+apps use); the host's are its calibration (:mod:`profiler.run.calibrate`). Two phases:
 
 - **Prefill** (until the first token): the duty cycle runs the child at ``1.25 ×`` the
   prefill factor (phone prefill ÷ host prefill), so the prompt is done a little early, and
@@ -24,8 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from profiler import calibrate
-from profiler.calibrate import Calibration
+from profiler.run import calibrate
+from profiler.run.calibrate import Calibration
 
 PREFILL_HEADROOM = 1.25  # run prefill this much faster than the phone, then gate the first token
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import BadInput, ModelFileError
-from profiler.gguf_meta import ModelInfo, read_header
-from profiler.hub import names
+from profiler.model.gguf_meta import ModelInfo, read_header
+from profiler.model.hub import names
 
 HEADER_LIMIT = 16 << 20  # never read more of a remote file than this to know its header
 RETRIES = 3
@@ -170,7 +170,7 @@ class Hub:
             cached = self.cached(repo, file.name)
             if cached is None:
                 raise HubError(f"hf://{repo}/{file.name}: offline, and no cached copy to read")
-            from profiler.gguf_meta import read_metadata
+            from profiler.model.gguf_meta import read_metadata
 
             return read_metadata(cached)
         headers = build_hf_headers(token=self.token)
@@ -366,7 +366,7 @@ def remote_metadata(text: str) -> ModelInfo:
     hub = Hub()
     ref = names.parse_ref(text)
     if hub.offline:
-        from profiler.gguf_meta import read_metadata
+        from profiler.model.gguf_meta import read_metadata
 
         return read_metadata(hub.resolve(ref))
     files = hub.files(ref.repo)

@@ -2,7 +2,7 @@
 
 A Content-Security-Policy forbids any fetch even if something slipped through, and all
 text that comes from prompts, outputs, model metadata or profiles goes through
-``html.escape``. Charts are inline SVG (:mod:`profiler.svgchart`). ``embed`` lets the
+``html.escape``. Charts are inline SVG (:mod:`profiler.report.svgchart`). ``embed`` lets the
 PDF writer swap each SVG for an image it can lay out.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
-from profiler import compare, describe, svgchart
+from profiler.report import compare, describe, svgchart
 
 Embed = Callable[[str], str]
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -26,8 +26,8 @@ from dataclasses import replace
 
 import psutil
 
-from profiler.gpu import GpuMonitor
 from profiler.record import MB, Kill, Sample
+from profiler.run.gpu import GpuMonitor
 
 
 def read_memory(pid: int, *, previous: dict[str, int] | None = None) -> dict[str, int]:
@@ -37,7 +37,7 @@ def read_memory(pid: int, *, previous: dict[str, int] | None = None) -> dict[str
     and swap and threads are taken from ``previous``: they change slowly.
     """
     if sys.platform.startswith("linux"):
-        from profiler import linux
+        from profiler.run import linux
 
         if previous is not None:
             return {"swap": previous.get("swap", 0), "threads": previous.get("threads", 0)} | linux.read_statm(pid)

@@ -7,7 +7,7 @@ each model predicts every next token. Against the reference model:
 - KL divergence       = mean over positions of Σ_v p_ref(v) (log p_ref(v) − log p_q(v))
 - top-1 agreement     = share of positions where both models' most likely token is the same
 
-The models run in a child process (``python -m profiler.quality OUT N REF MODEL…``) with
+The models run in a child process (``python -m profiler.model.quality OUT N REF MODEL…``) with
 llama-cpp-python's logits for every position; results are cached by the files' content.
 """
 
@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 from profiler import paths
 from profiler.errors import ProfilerError
+from profiler.model import helper
 
 CHUNK = 64  # positions per numpy step: bounds the working memory to CHUNK × vocab floats
 
@@ -102,9 +101,14 @@ def compare_to_reference(
         fd, name = tempfile.mkstemp(prefix="quality-", suffix=".json", dir=paths.cache_dir())
         os.close(fd)
         out = Path(name)
-        cmd = [sys.executable, "-m", "profiler.quality", str(out), str(n_tokens), str(reference), *map(str, todo)]
+        args = [str(out), str(n_tokens), str(reference), *map(str, todo)]
         try:
-            stderr = _run_child(cmd, paths.child_env(), should_stop)
+            with tempfile.TemporaryFile() as log:
+                helper.run(
+                    "profiler.model.quality", args, log, should_stop=should_stop, stopped="quality scoring stopped"
+                )
+                log.seek(0)
+                stderr = log.read().decode("utf-8", errors="replace")
             measured = json.loads(out.read_text() or "{}")
             if not all(str(m) in measured for m in todo):
                 tail = (stderr.strip().splitlines() or ["no output"])[-1]
@@ -115,23 +119,6 @@ def compare_to_reference(
             cache[f"{tag}|{hashes[model][:16]}"] = measured[str(model)]
         paths.save_cache("quality.json", cache)
     return {m: cache[f"{tag}|{hashes[m][:16]}"] for m in models}
-
-
-def _run_child(cmd: list[str], env: dict[str, str], should_stop: Callable[[], bool] | None) -> str:
-    """Run the scorer in its own session (a terminal's Ctrl-C is ours to handle); kill it on stop."""
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
-        try:
-            while child.poll() is None:
-                if should_stop is not None and should_stop():
-                    raise InterruptedError("quality scoring stopped")
-                time.sleep(0.1)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        err.seek(0)
-        return err.read().decode("utf-8", errors="replace")
 
 
 def _main(argv: list[str]) -> int:

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from profiler import compare
 from profiler.record import write_atomic
+from profiler.report import compare
 
 SAMPLE_COLUMNS = (
     ("t", "t_s"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from profiler.svgchart import PALETTE, _legend, _line, _svg_open, _text
+from profiler.report.svgchart import PALETTE, _legend, _line, _svg_open, _text
 
 Point = tuple[float, float]  # (measured, predicted)
 

@@ -1,6 +1,6 @@
-"""The child process: loads one GGUF model with llama.cpp (profiler.llama_direct) and streams tokens.
+"""The child process: loads one GGUF model with llama.cpp (profiler.run.llama_direct) and streams tokens.
 
-Run as ``python -m profiler.worker ADDRESS`` with the connection key in the
+Run as ``python -m profiler.run.worker ADDRESS`` with the connection key in the
 environment variable ``POCKETPROF_AUTHKEY`` (hex). Its stdout and stderr are a
 log for the user, never a data channel: every event goes over the connection.
 """
@@ -15,7 +15,7 @@ import time
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-from profiler import protocol, sandbox
+from profiler.run import protocol, sandbox
 
 
 class TemplateRefused(Exception):
@@ -57,7 +57,7 @@ def _prompt_tokens(engine: Any, config: dict[str, Any]) -> tuple[list[int], bool
 
 
 def generate(conn: Connection, config: dict[str, Any]) -> None:
-    from profiler import llama_direct
+    from profiler.run import llama_direct
 
     _send(conn, "progress", stage="loading", fraction=0.0)
     started = time.monotonic()
@@ -87,7 +87,7 @@ def _warm_up(engine: Any, prompt: list[int], generate: bool) -> None:
 
 
 def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) -> None:
-    from profiler import llama_direct
+    from profiler.run import llama_direct
 
     tokens, templated = _prompt_tokens(engine, config)
     n_ctx = min(engine.n_ctx(), config["n_ctx"])  # llama.cpp may round its context up
@@ -193,7 +193,7 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m profiler.worker ADDRESS", file=sys.stderr)
+        print("usage: python -m profiler.run.worker ADDRESS", file=sys.stderr)
         return 2
     _die_with_parent()
     key = bytes.fromhex(os.environ.pop("POCKETPROF_AUTHKEY", ""))

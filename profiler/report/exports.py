@@ -14,10 +14,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from profiler import export_csv, llamabench, report_html
 from profiler.errors import BadInput
 from profiler.paths import cli_path
 from profiler.record import write_atomic, write_problem
+from profiler.report import export_csv, llamabench, report_html
 
 Reports = Sequence[Mapping[str, Any]]
 PLUGIN_GROUP = "pocketprof.exporters"

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from profiler.record import Limit
-from profiler.throttle import DutyCycle
+from profiler.run.throttle import DutyCycle
 
 if TYPE_CHECKING:
-    from profiler.limits import Enforcement, LimitPlan
+    from profiler.run.plan import Enforcement, LimitPlan
 
 NONE = "none"
 DUTY_CYCLE = "duty cycle"
@@ -92,7 +92,7 @@ def _start_duty_cycle(pid: int, limit: Limit, factor_at: Callable[[float], float
 
 @register
 class DutyCycleMechanism(Mechanism):
-    """SIGSTOP/SIGCONT every 15 ms (profiler.throttle.DutyCycle); follows the phone's sustained-speed curve."""
+    """SIGSTOP/SIGCONT every 15 ms (profiler.run.throttle.DutyCycle); follows the phone's sustained-speed curve."""
 
     name = "duty"
     help = "SIGSTOP/SIGCONT duty cycle (default; follows the phone's sustained-speed curve)"

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from profiler.errors import BadInput
-from profiler.phone import kernels
+from profiler.model import kernels
 
 PREFIX = "hf://"
 DEFAULT_QUANT = "Q4_K_M"  # what llama.cpp's -hf picks when no type is named

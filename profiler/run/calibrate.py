@@ -35,10 +35,11 @@ from typing import Any
 
 import psutil
 
-from profiler import hostinfo, paths
-from profiler.config import RunConfig
-from profiler.limits import host_cores
+from profiler import paths
 from profiler.record import RunRecord
+from profiler.run import hostinfo
+from profiler.run.config import RunConfig
+from profiler.run.limits import host_cores
 
 CACHE = "host_calibration.json"
 CALIBRATION_TOKENS = 64

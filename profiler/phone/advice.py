@@ -12,12 +12,12 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from profiler import predict
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo
-from profiler.hub import names
-from profiler.hub.client import Hub, HubFile, RepoHit
-from profiler.profiles import Profile
+from profiler.model.gguf_meta import ModelInfo
+from profiler.model.hub import names
+from profiler.model.hub.client import Hub, HubFile, RepoHit
+from profiler.phone import predict
+from profiler.phone.profiles import Profile
 
 
 @dataclass(frozen=True)

@@ -51,10 +51,10 @@ def _gemma3() -> Path:
 
 def resolve(name_or_path: str) -> Path:
     """A built-in model name, a path to a .gguf file, or ``hf://…`` (downloaded, once) -> the file's path."""
-    from profiler.hub import names
+    from profiler.model.hub import names
 
     if names.is_ref(name_or_path):
-        from profiler.hub.client import Hub
+        from profiler.model.hub.client import Hub
 
         return Hub().resolve(names.parse_ref(name_or_path))
     if name_or_path in BUILTINS:

@@ -120,7 +120,7 @@ def _check_shape(path: Path, data: dict[str, Any]) -> None:
 
 def load_reports(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """Report files (or run ids from the history) -> report dicts; one-line BadInput otherwise."""
-    from profiler import history
+    from profiler.report import history
 
     reports = []
     for path in paths:

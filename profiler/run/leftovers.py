@@ -1,7 +1,7 @@
 """What a run makes outside its own process, named so that a later run finds what a crashed one left.
 
 - its socket folder, ``TMP/pocketprof-PID-XXXXXXXX/`` (the Unix socket the child connects to);
-- its cgroups, ``pocketprof-PID-XXXXXXXX`` under the memory and cpu controllers (``profiler.limits``).
+- its cgroups, ``pocketprof-PID-XXXXXXXX`` under the memory and cpu controllers (``profiler.run.limits``).
 
 A run removes its own on every way out it lives through (an end, a stop, a signal, an error).
 A parent killed with SIGKILL cannot, so every run first sweeps those whose PID is no longer alive.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")  # profiler.linux's; here too, so the sweep runs without importing it
+CGROUP_ROOT = Path("/sys/fs/cgroup")  # profiler.run.linux's; here too, so the sweep runs without importing it
 PREFIX = "pocketprof-"
 _NAME = re.compile(r"^pocketprof-(\d+)-[0-9a-z_]+$")
 
@@ -41,7 +41,7 @@ def socket_dirs() -> list[Path]:
 def cgroups() -> list[Path]:
     if not sys.platform.startswith("linux"):
         return []
-    from profiler import linux
+    from profiler.run import linux
 
     return [p for p in linux.cgroups_named(PREFIX) if owner(p) is not None]
 

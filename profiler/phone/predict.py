@@ -34,7 +34,7 @@ tokens adds up to n_heads × ctx × 512 × 4 B of attention scores ("tight" flag
 that such a margin could push over).
 
 Speed: :mod:`profiler.phone.speed` (a llama.cpp CPU model per kernel class and core type,
-fitted to phone measurements). Energy: :mod:`profiler.energy` (the phone's measured power
+fitted to phone measurements). Energy: :mod:`profiler.phone.energy` (the phone's measured power
 while decoding ÷ the predicted speed).
 """
 
@@ -43,11 +43,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from profiler import energy
-from profiler.energy import EnergyEstimate
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo
-from profiler.phone import kernels, measured, speed
+from profiler.model import kernels
+from profiler.model.gguf_meta import ModelInfo
+from profiler.phone import energy, measured, speed
+from profiler.phone.energy import EnergyEstimate
+from profiler.phone.profiles import Profile
 from profiler.phone.shape import (
     LLAMA3_VOCAB,
     Shape,
@@ -56,7 +57,6 @@ from profiler.phone.shape import (
     model_shape,
 )
 from profiler.phone.speed import SpeedEstimate
-from profiler.profiles import Profile
 from profiler.record import MB
 
 __all__ = [
@@ -291,7 +291,7 @@ def run_energy(
         "decode_tokens_per_s": round(tps, 3),
         "speed_basis": "this run's emulated speed" if measured else "predicted speed",
         "error_pct": (prediction.energy.error_pct if prediction.energy else None),
-        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.energy)",
+        "model": "P / tokens/s, P fitted to published phone power measurements (profiler.phone.energy)",
         "basis": p.basis,
         "estimate_for": profile.id,
         "kind": "estimate",

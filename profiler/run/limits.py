@@ -2,7 +2,7 @@
 
 Mechanisms, best first: memory budget by the watchdog (always); DRAM cap by a
 cgroup (v2, then v1, then a ``systemd-run --user --scope``); cores by CPU
-affinity; speed by the mechanism ``--throttle`` names, found in ``profiler.mechanisms``
+affinity; speed by the mechanism ``--throttle`` names, found in ``profiler.run.mechanisms``
 (a SIGSTOP/SIGCONT duty cycle by default, or a cgroup CPU quota).
 Anything that could not be enforced is recorded as ``none`` with the reason.
 """
@@ -12,44 +12,14 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 import psutil
 
-from profiler import mechanisms
 from profiler.record import MB, Limit
+from profiler.run import mechanisms
+from profiler.run.plan import Enforcement, LimitPlan
 
 NONE = mechanisms.NONE
-
-
-@dataclass(frozen=True)
-class LimitPlan:
-    budget_mb: float | None
-    dram_mb: float | None
-    cores: int | None
-    threads: int
-    speed_factor: float
-    throttle: str = "duty"  # a name in profiler.mechanisms.REGISTRY
-    follows_curve: bool = False  # the factor follows the profile's sustained-performance curve
-    reserved_cores: int = 0  # host cores left to the caller (the app's window), never given to the child
-
-
-@dataclass
-class Enforcement:
-    """The limits in force on one child, and what to undo when it is gone."""
-
-    limits: dict[str, Limit] = field(default_factory=dict)
-    cgroup: Any = None  # profiler.linux.Cgroup
-    spawn_prefix: list[str] = field(default_factory=list)
-    speed: mechanisms.Mechanism = field(default_factory=mechanisms.DutyCycleMechanism)  # this run's, one instance
-
-    def oom_kills(self) -> int:
-        return self.cgroup.oom_kills() if self.cgroup is not None else 0
-
-    def release(self) -> None:
-        if self.cgroup is not None:
-            self.cgroup.remove()
 
 
 def host_cores() -> list[int]:
@@ -66,7 +36,7 @@ def prepare(plan: LimitPlan) -> Enforcement:
         need.append("memory")
     need += [c for c in enforcement.speed.controllers(plan) if c not in need]
     if need and sys.platform.startswith("linux"):
-        from profiler import linux
+        from profiler.run import linux
 
         name = f"pocketprof-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
@@ -121,7 +91,7 @@ def _apply_cores(pid: int, plan: LimitPlan, enforcement: Enforcement) -> None:
     note = f"cores {chosen}; {plan.reserved_cores} kept free for the app's window" if plan.reserved_cores else ""
     try:
         if sys.platform.startswith("linux"):
-            from profiler import linux
+            from profiler.run import linux
 
             linux.set_affinity_all(pid, chosen)  # threads the child already started, too
         else:

@@ -6,22 +6,21 @@ otherwise by running ``llama_model_quantize`` (as exposed by llama-cpp-python) i
 child process, so a crash in the quantizer cannot take the caller down, and a stop
 request can kill it. Progress is the output file's size against the size expected.
 
-Run as ``python -m profiler.quantize SOURCE OUT FTYPE THREADS`` to quantize once.
+Run as ``python -m profiler.model.quantize SOURCE OUT FTYPE THREADS`` to quantize once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from profiler import paths
 from profiler.errors import BadInput, ProfilerError
+from profiler.model import helper
 
 # name -> (llama_ftype, approximate bits per weight, for progress and ordering)
 QUANTS: dict[str, tuple[int, float]] = {
@@ -104,28 +103,26 @@ def quantize(
     log = partial.with_suffix(".log")
     expected = max(1.0, params * bits / 8)
     threads = threads or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    cmd = [sys.executable, "-m", "profiler.quantize", str(source), str(partial), str(ftype), str(threads)]
-    with open(log, "wb") as out:
-        child = subprocess.Popen(cmd, stdout=out, stderr=out, env=paths.child_env(), start_new_session=True)
+
+    def progress() -> None:
+        if on_progress is not None and partial.exists():
+            on_progress(min(0.99, partial.stat().st_size / expected))
+
     try:
-        while child.poll() is None:
-            if should_stop is not None and should_stop():
-                child.kill()
-                child.wait()
-                raise InterruptedError(f"quantizing {quant} stopped")
-            if on_progress is not None and partial.exists():
-                on_progress(min(0.99, partial.stat().st_size / expected))
-            time.sleep(0.1)
-        if child.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-            raise ProfilerError(
-                f"llama.cpp could not quantize {source.name} to {quant}: {' '.join(tail) or child.returncode}"
+        with open(log, "wb") as out:
+            code = helper.run(
+                "profiler.model.quantize",
+                [str(source), str(partial), str(ftype), str(threads)],
+                out,
+                should_stop=should_stop,
+                stopped=f"quantizing {quant} stopped",
+                on_tick=progress,
             )
+        if code != 0 or not partial.is_file() or partial.stat().st_size == 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            raise ProfilerError(f"llama.cpp could not quantize {source.name} to {quant}: {' '.join(tail) or code}")
         os.replace(partial, target)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
         partial.unlink(missing_ok=True)
         log.unlink(missing_ok=True)
     if on_progress is not None:

@@ -7,8 +7,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from profiler import svgchart
-from profiler.report_html import page
+from profiler.report import svgchart
+from profiler.report.report_html import page
 
 COLUMNS = (
     ("quant", "quant", ""),

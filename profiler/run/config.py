@@ -6,11 +6,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from profiler import mechanisms
 from profiler.errors import BadInput
-from profiler.gguf_meta import ModelInfo
-from profiler.limits import LimitPlan, host_cores
-from profiler.profiles import Profile
+from profiler.model.gguf_meta import ModelInfo
+from profiler.phone.profiles import Profile
+from profiler.run import mechanisms
+from profiler.run.limits import LimitPlan, host_cores
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,41 @@
+"""What a run's limits are planned to be, and what was put in force on its child.
+
+Plain data, below both ``limits`` (which fills an :class:`Enforcement`) and ``mechanisms``
+(whose classes read the plan), so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from profiler.record import Limit
+
+
+@dataclass(frozen=True)
+class LimitPlan:
+    budget_mb: float | None
+    dram_mb: float | None
+    cores: int | None
+    threads: int
+    speed_factor: float
+    throttle: str = "duty"  # a name in profiler.run.mechanisms.REGISTRY
+    follows_curve: bool = False  # the factor follows the profile's sustained-performance curve
+    reserved_cores: int = 0  # host cores left to the caller (the app's window), never given to the child
+
+
+@dataclass
+class Enforcement:
+    """The limits in force on one child, and what to undo when it is gone."""
+
+    limits: dict[str, Limit] = field(default_factory=dict)
+    cgroup: Any = None  # profiler.run.linux.Cgroup
+    spawn_prefix: list[str] = field(default_factory=list)
+    speed: Any = None  # this run's profiler.run.mechanisms.Mechanism (one instance), set by limits.prepare
+
+    def oom_kills(self) -> int:
+        return self.cgroup.oom_kills() if self.cgroup is not None else 0
+
+    def release(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()

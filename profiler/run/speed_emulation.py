@@ -1,0 +1,178 @@
+"""The speed side of one run: the factor the throttle follows, and everything that sets it.
+
+A :class:`SpeedEmulation` owns the run's phone targets (:class:`profiler.run.emulate.Emulation`),
+the host's calibration, the :class:`SpeedGovernor` and the phone's sustained-speed curve. The
+session asks it for the plan's speed factor before the spawn (:meth:`prepare`), hands it the
+throttle once the child runs (:meth:`attach`), and tells it when the model has loaded, of each
+token and of the end; it never touches the child itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from profiler.phone.profiles import Profile
+from profiler.record import RunRecord
+from profiler.run import calibrate
+from profiler.run.calibrate import Calibration
+from profiler.run.config import RunConfig
+from profiler.run.emulate import Emulation
+from profiler.run.mechanisms import Throttling
+from profiler.run.plan import LimitPlan
+from profiler.run.throttle import SpeedGovernor
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """What the emulation needs from its session, without holding the session."""
+
+    prediction: Callable[[], Any]  # the phone's prediction for this run (None on the host)
+    phone_speed: Callable[[int], Any]  # the phone's speed for a prompt of N tokens (None on the host)
+    # run a calibration child, saying why (None: the session was stopped before it started; it stops a running one)
+    measure: Callable[[RunConfig, str], RunRecord | None]
+    stopped: Callable[[], bool]
+
+
+class SpeedEmulation:
+    def __init__(self, config: RunConfig, profile: Profile, model_path: Any, plan: LimitPlan, hooks: Hooks) -> None:
+        self.config, self.profile, self.model_path, self.plan, self.hooks = config, profile, model_path, plan, hooks
+        self.governor = SpeedGovernor(None)
+        self.emulation: Emulation | None = None
+        self.calibrate = True
+        self.throttle: Throttling | None = None
+        self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
+
+    # -- before the spawn ----------------------------------------------------------------
+    def prepare(self) -> LimitPlan:
+        """The plan with its speed factor: the user's, or the phone's decode speed over the host's."""
+        config, plan = self.config, self.plan
+        if config.speed_factor is not None or self.profile.is_host:
+            calibration = self._calibration()[0] if plan.speed_factor < 1.0 else None
+            host = calibration.decode_tps if calibration else None
+            self.governor.target_tps = plan.speed_factor * host if host else None
+            return plan
+        prediction = self.hooks.prediction()
+        if prediction is None or prediction.speed.decode_tokens_per_s is None:
+            return plan
+        speed = prediction.speed
+        calibration, source = self._calibration()
+        self.emulation = Emulation(
+            target_decode_tps=speed.decode_tokens_per_s,
+            target_prefill_tps=speed.prefill_tokens_per_s,
+            backend=speed.backend,
+            calibration=calibration,
+            calibration_source=source,
+            decode_error_pct=speed.decode_error_pct,
+            prefill_error_pct=speed.prefill_error_pct,
+        )
+        if calibration is not None:
+            self.governor.target_tps = speed.decode_tokens_per_s
+            self.plan = dataclasses.replace(plan, speed_factor=self.emulation.decode_factor)
+        return self.plan
+
+    def _calibration(self) -> tuple[Calibration | None, str]:
+        """The host's speed for this model: cached if fresh and trusted, else measured now (stoppable)."""
+        if not self.calibrate or self.hooks.stopped():
+            return None, "none"
+        threads, ctx = self.plan.threads, self.config.ctx
+        found, why = calibrate.lookup(self.model_path, threads, ctx)
+        if found is not None:
+            return found, "cached"
+        load = calibrate.background_load()
+        run = self.hooks.measure(calibrate.config_for(self.model_path, threads, ctx), why)
+        if run is None:
+            return None, "none"
+        measured = calibrate.from_record(self.model_path, threads, ctx, run, load_before=load)
+        if measured is None:
+            return None, f"none: the measuring run ended {run.status}" + (f" ({run.error})" if run.error else "")
+        if measured.trusted:
+            try:
+                calibrate.store(measured)
+            except OSError:
+                pass  # an unwritable cache costs a re-measure next time, not this run
+        return measured, "measured now" if measured.trusted else "measured now, not trusted: not cached"
+
+    # -- while the child runs ------------------------------------------------------------
+    def factor_at(self, seconds: float) -> float:
+        """The throttle's factor now: the phase's base factor, the phone's sustained curve, the governor."""
+        emulation = self.emulation
+        if emulation is not None and emulation.phase == "prefill":
+            return min(1.0, emulation.base_factor() * self._fraction_at(seconds))
+        return min(1.0, self.plan.speed_factor * self._fraction_at(seconds) * self.governor.correction)
+
+    def _fraction_at(self, seconds: float) -> float:
+        return self.profile.speed_fraction_at(seconds) if self.plan.follows_curve else 1.0
+
+    def attach(self, throttle: Throttling | None) -> None:
+        self.throttle = throttle
+
+    def on_loaded(self, prompt_tokens: int) -> None:
+        if self.emulation is not None:
+            self.emulation.on_loaded(prompt_tokens, self._prefill_target(prompt_tokens))
+
+    def _prefill_target(self, prompt_tokens: int) -> float | None:
+        """The phone's prefill speed for this prompt's length (the prediction's was for a typical one)."""
+        speed = self.hooks.phone_speed(prompt_tokens)
+        if speed is None or self.emulation is None or speed.backend != self.emulation.backend:
+            return None
+        return float(speed.prefill_tokens_per_s) if speed.prefill_tokens_per_s else None
+
+    def first_token(self, t: float, t0: float, loaded_at_s: float | None) -> float:
+        """Hold the child until the phone's time to first token; the token counts from then."""
+        emulation, throttle = self.emulation, self.throttle
+        if emulation is None:
+            return t
+        release = emulation.first_token_release(loaded_at_s or t, t)
+        if throttle is not None:
+            if release is not None:
+                throttle.hold(t0 + release)
+            running, stopped = throttle.snapshot()
+            self._decode_start = (running, stopped, throttle.held_s)
+        elif release is not None:
+            emulation.notes.append("time to first token not gated: no duty cycle (--throttle quota)")
+            return t
+        return release if release is not None else t
+
+    def on_token(self, t: float) -> None:
+        self.governor.on_token(t, self.plan.speed_factor, self._fraction_at(t))
+
+    # -- after the run ---------------------------------------------------------------------
+    def stop_throttle(self, record: RunRecord) -> None:
+        """Stop the throttle's thread (the child is gone) and report what it achieved."""
+        throttle = self.throttle
+        if throttle is None:
+            return
+        throttle.stop()
+        record.extra["throttle"] = {
+            "achieved_factor": throttle.achieved_factor,
+            "governor_correction": round(self.governor.correction, 4),
+            "governor_target_tokens_per_s": self.governor.target_tps,
+        }
+
+    def _decode_duty(self) -> float | None:
+        """The share of the decode phase the throttle let the child run."""
+        throttle = self.throttle
+        if throttle is None or self._decode_start is None:
+            return 1.0 if throttle is None else None
+        running, stopped = throttle.snapshot()
+        r0, s0, h0 = self._decode_start
+        run_s = running - r0
+        stop_s = (stopped - s0) - (throttle.held_s - h0)  # the first-token gate is not decode time
+        return run_s / (run_s + stop_s) if run_s + stop_s > 0 else None
+
+    def check_calibration(self, record: RunRecord) -> None:
+        """A run whose own speed contradicts the calibration drops it: the next run re-measures."""
+        emulation = self.emulation
+        if emulation is None:
+            return
+        why = ""
+        if record.status == "completed" and len(record.tokens) >= 16:
+            why = emulation.check(record.summary.decode_tokens_per_s, self._decode_duty())
+            if why and emulation.calibration is not None:
+                calibrate.forget(emulation.calibration.key)
+        report = emulation.report()
+        if why:
+            report["calibration_disagreement"] = why
+        record.extra["emulation"] = report
