@@ -32,7 +32,7 @@ def run(model: str, phone: str) -> dict[str, float | str | None]:
         model=model, profile=phone, prompt=calibrate.prompt(), max_tokens=128, temperature=0.0, ignore_eos=True
     )
     record = Session(config).run()
-    e, s = record.extra.get("emulation") or {}, record.summary
+    e, s = record.emulation or {}, record.summary
     if record.status != "completed" or not e:
         return {"error": record.error or record.status}
 

@@ -90,7 +90,7 @@ def profiled(model: str, threads: int, ctx: int, tokens: int, prompt: str) -> tu
     )
     record = Session(config).run()
     wall = record.summary.wall_time_s or 1.0
-    sampler_pct = 100.0 * record.extra.get("sampler_cpu_s", 0.0) / wall
+    sampler_pct = 100.0 * (record.sampler_cpu_s or 0.0) / wall
     return record.summary.decode_tokens_per_s or 0.0, record.summary.sample_rate_hz or 0.0, sampler_pct
 
 

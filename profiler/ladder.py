@@ -161,7 +161,7 @@ class Ladder:
         history.keep(record)  # the report in the ladder's folder is what counts; no history is no loss
         meta = gguf_meta.read_metadata(path)
         prediction = None if profile.is_host else predict.predict(profile, model=meta, ctx=c.ctx)
-        s, energy = record.summary, record.extra.get("energy") or {}
+        s, energy = record.summary, record.energy or {}
         self.on_progress("profiling", quant, 1.0)
         return {
             "quant": quant,

@@ -103,7 +103,17 @@ class RunRecord:
     loaded_at_s: float | None = None
     child: dict[str, Any] = field(default_factory=dict)
     log_path: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the run found beside its measurements; each is a top-level key of the report (schema 1)
+    warnings: list[str] = field(default_factory=list)  # one-line warnings, also sent as events
+    prediction: dict[str, Any] | None = None  # the phone's predicted memory, speed and energy (phone.predict)
+    emulation: dict[str, Any] | None = None  # the emulated phone speed: targets, calibration, lags
+    throttle: dict[str, Any] | None = None  # what the speed mechanism and governor achieved
+    energy: dict[str, Any] | None = None  # the phone's estimated energy for this run (None: host, no battery)
+    energy_error: str | None = None  # why there is no phone energy estimate
+    host_energy: dict[str, Any] | None = None  # this host's measured energy, never the phone's
+    error_kind: str | None = None  # the child's error class ("model_load", "bad_prompt", …)
+    history_error: str | None = None  # why the run is not in the history (the app shows it)
+    sampler_cpu_s: float | None = None  # CPU time the memory sampler spent (the profiler's own cost)
 
     def finish_summary(self) -> None:
         """Compute the summary from the tokens and samples taken so far."""
@@ -131,10 +141,26 @@ class RunRecord:
             s.peak_footprint_mb = max(s.peak_footprint_mb, self.kill.footprint_mb)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("extra")
-        data = {"schema_version": SCHEMA_VERSION, **data, **self.extra}
+        """The report (schema 1): an optional finding left unset is left out, as schema 1 always did."""
+        data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        for key in OPTIONAL:
+            if data[key] in (None, []):
+                del data[key]
         return data
+
+
+# Left out of a report while unset, as schema 1 did; energy and host_energy are always written (every run sets
+# them, None where there is none).
+OPTIONAL = (
+    "warnings",
+    "prediction",
+    "emulation",
+    "throttle",
+    "energy_error",
+    "error_kind",
+    "history_error",
+    "sampler_cpu_s",
+)
 
 
 def percentile(values: list[float], pct: float) -> float:

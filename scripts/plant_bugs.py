@@ -204,7 +204,7 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
     (
         "a too-long prompt overwrites a good report",
         "profiler/cli/run_cmd.py",
-        '    if record.extra.get("error_kind") in BAD_INPUT_KINDS and not record.tokens:',
+        "    if record.error_kind in BAD_INPUT_KINDS and not record.tokens:",
         "    if False:",
         ["tests/test_bad_state.py::test_a_prompt_longer_than_the_context_leaves_an_existing_report_as_it_was"],
     ),

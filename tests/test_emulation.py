@@ -56,7 +56,7 @@ def emulated(phone: str, **changes: object) -> RunRecord:
 def test_targets_are_the_prediction_and_the_calibration_is_cached_with_its_checks(smollm2: Path, phone: str):
     calibrate.clear(smollm2)
     first = emulated(phone, max_tokens=8)
-    emulation = first.extra["emulation"]
+    emulation = first.emulation
     session = Session(RunConfig(model="smollm2-135m", profile=phone))
     expected = predict.predict(profiles.load_profile(phone), model=session.model, ctx=2048).speed
     assert emulation["target_decode_tokens_per_s"] == pytest.approx(expected.decode_tokens_per_s, abs=0.01)
@@ -68,8 +68,8 @@ def test_targets_are_the_prediction_and_the_calibration_is_cached_with_its_check
     assert emulation["host_decode_tokens_per_s"] == pytest.approx(cached.decode_tps, abs=0.006)
     assert cached.prefill_tps and cached.prompt_tokens > 100  # prefill measured on a real prompt
     second = emulated(phone, max_tokens=8)
-    assert second.extra["emulation"]["calibration"]["source"] == "cached"
-    assert second.extra["emulation"]["calibration"]["taken_at"] == cached.taken_at
+    assert second.emulation["calibration"]["source"] == "cached"
+    assert second.emulation["calibration"]["taken_at"] == cached.taken_at
 
 
 def test_prefill_and_time_to_first_token_follow_the_phone(phone: str):
@@ -79,7 +79,7 @@ def test_prefill_and_time_to_first_token_follow_the_phone(phone: str):
     records = [emulated(phone, max_tokens=24, prompt=long_prompt) for _ in range(2)]
     free.append(Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=4, prompt=long_prompt)).run())
     for record in records:
-        emulation, summary = record.extra["emulation"], record.summary
+        emulation, summary = record.emulation, record.summary
         if "prefill" in emulation.get("host_lag_by_phase", {}):
             pytest.skip(f"this host is slower than a {phone} at prefill: {emulation}")
         assert summary.ttft_s == pytest.approx(emulation["target_ttft_s"], rel=0.10)
@@ -87,7 +87,7 @@ def test_prefill_and_time_to_first_token_follow_the_phone(phone: str):
         # the gate only delays: the run's first token is never shown before the host had it
         assert summary.ttft_s >= emulation["host_ttft_s"] - 0.02
     fastest_free = min(r.summary.ttft_s for r in free if r.summary.ttft_s is not None)
-    assert fastest_free < records[0].extra["emulation"]["target_ttft_s"]  # it was slowed, not free
+    assert fastest_free < records[0].emulation["target_ttft_s"]  # it was slowed, not free
     first_latency = records[0].tokens[1].latency_ms if len(records[0].tokens) > 1 else 0
     assert first_latency >= 0  # tokens after the gate never run backwards
 
@@ -96,7 +96,7 @@ def test_emulated_decode_lands_on_the_phone(phone: str):
     ratios = []
     for _ in range(2):
         record = emulated(phone, max_tokens=160)
-        emulation = record.extra["emulation"]
+        emulation = record.emulation
         if emulation["host_slower_than_target"]:
             pytest.skip(f"this host is slower than a {phone} for SmolLM2: {emulation}")
         ratios.append(record.summary.decode_tokens_per_s / emulation["target_decode_tokens_per_s"])
@@ -111,7 +111,7 @@ def test_a_stale_calibration_is_measured_again(smollm2: Path, phone: str):
     calibrate.store(calibrate.stale_for_tests(cached, calibrate.MAX_AGE_DAYS + 1))
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
     record = emulated(phone, max_tokens=4)
-    assert record.extra["emulation"]["calibration"]["source"] == "measured now"
+    assert record.emulation["calibration"]["source"] == "measured now"
     fresh, _ = calibrate.lookup(smollm2, threads, 2048)
     assert fresh is not None and fresh.age_days() < 1
 
@@ -124,7 +124,7 @@ def test_a_poisoned_calibration_is_overruled_by_the_run_and_dropped(smollm2: Pat
     assert good is not None
     calibrate.store(replace(good, decode_tps=good.decode_tps / 20, prefill_tps=good.prefill_tps / 20))
     record = emulated(phone, max_tokens=200)
-    emulation = record.extra["emulation"]
+    emulation = record.emulation
     assert emulation["speed_factor"] == 1.0  # the poisoned figure said "the host is slower than the phone"
     tail = record.tokens[-100:]
     rate = (len(tail) - 1) / (tail[-1].t - tail[0].t)
@@ -132,7 +132,7 @@ def test_a_poisoned_calibration_is_overruled_by_the_run_and_dropped(smollm2: Pat
     assert "re-measured on the next run" in emulation["calibration_disagreement"]
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
     again = emulated(phone, max_tokens=4)
-    assert again.extra["emulation"]["calibration"]["source"] == "measured now"
+    assert again.emulation["calibration"]["source"] == "measured now"
 
 
 def test_a_busy_host_is_measured_but_never_trusted(smollm2: Path, phone: str):
@@ -145,12 +145,12 @@ def test_a_busy_host_is_measured_but_never_trusted(smollm2: Path, phone: str):
         for p in loops:
             p.kill()
             p.wait()
-    cal = busy.extra["emulation"]["calibration"]
+    cal = busy.emulation["calibration"]
     assert cal["trusted"] is False and "not cached" in cal["source"], cal
     threads = busy.config["threads"]
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
     quiet = emulated(phone, max_tokens=8)
-    assert quiet.extra["emulation"]["calibration"]["trusted"] is True
+    assert quiet.emulation["calibration"]["trusted"] is True
     assert calibrate.lookup(smollm2, threads, 2048)[0] is not None
 
 
@@ -191,7 +191,7 @@ def test_stop_during_calibration_ends_the_run_quickly():
     assert session._inner is not None and session._inner.record.status == "stopped"
     assert record.status == "stopped"
     assert record.tokens == []
-    assert record.extra["emulation"]["host_decode_tokens_per_s"] is None
+    assert record.emulation["host_decode_tokens_per_s"] is None
 
 
 def test_calibrate_show_measure_and_clear_through_the_cli(tmp_path: Path):

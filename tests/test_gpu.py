@@ -68,9 +68,9 @@ def test_a_run_reads_host_energy_and_gpu_samples_through_nvml(monkeypatch: pytes
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml())
     record = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8)).run()
     assert record.status == "completed"
-    assert "NVML (NVIDIA H100 80GB HBM3)" in record.extra["host_energy"]["source"]
+    assert "NVML (NVIDIA H100 80GB HBM3)" in record.host_energy["source"]
     assert any(s.gpu_power_w == 78.35 for s in record.samples)
-    joules, wall = record.extra["host_energy"]["j_total"], record.summary.wall_time_s
+    joules, wall = record.host_energy["j_total"], record.summary.wall_time_s
     assert wall is not None and joules >= 0.9 * 78.35 * wall  # the counter's delta over the run
-    if "RAPL" not in record.extra["host_energy"]["source"]:  # NVML alone: nothing else is summed in
+    if "RAPL" not in record.host_energy["source"]:  # NVML alone: nothing else is summed in
         assert joules == pytest.approx(78.35 * wall, rel=0.1)

@@ -102,4 +102,4 @@ def test_a_registered_toy_mechanism_is_applied_to_the_real_child_and_reported(mo
     assert NiceToy.seen["stopped"] is True
     speed = record.to_dict()["limits"]["speed"]
     assert (speed["mechanism"], speed["note"]) == ("toy nice", "nice 10 on every thread")
-    assert record.extra["throttle"]["achieved_factor"] == 1.0
+    assert record.throttle["achieved_factor"] == 1.0

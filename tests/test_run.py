@@ -132,7 +132,7 @@ def test_speed_factor_half_halves_decode_speed():
         full = run(**common).record.summary.decode_tokens_per_s
         half = run(**common, speed_factor=0.5).record
         assert half.limits["speed"].mechanism == "duty cycle"
-        target = half.extra["throttle"]["governor_target_tokens_per_s"]
+        target = half.throttle["governor_target_tokens_per_s"]
         to_target.append(half.summary.decode_tokens_per_s / target)
         to_full.append(half.summary.decode_tokens_per_s / full)
     assert 0.85 <= statistics.median(to_target) <= 1.15, to_target

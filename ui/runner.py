@@ -15,11 +15,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from profiler.errors import ProfilerError
-from profiler.phone.energy import EnergyRate, energy_rate
+from profiler.phone.energy import energy_rate
 from profiler.record import RunRecord
 from profiler.report import history
 from profiler.run.config import RunConfig
 from profiler.run.session import Event, Session
+from profiler.series import EnergyRate
 
 DRAIN_MS = 50
 LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()  # tests check none is left running
@@ -135,7 +136,7 @@ class _RunThread(QThread):
             self.sig_failed.emit(f"the run failed: {type(exc).__name__}: {exc}")
             return
         if problem := history.keep(record):  # the run is still shown; say why it is not in the history
-            record.extra["history_error"] = problem
+            record.history_error = problem
         self.sig_record.emit(record)
 
     def stop(self, *, now: bool = False) -> None:

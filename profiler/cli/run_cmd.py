@@ -119,7 +119,7 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
     The history comes first: a report path that fails (a full disk, a bad folder) must
     not lose the measurement.
     """
-    if record.extra.get("error_kind") in BAD_INPUT_KINDS and not record.tokens:
+    if record.error_kind in BAD_INPUT_KINDS and not record.tokens:
         # the input's fault, found before anything was measured: like every other bad input, write nothing
         # (a report already at --json stays as it was)
         sys.stderr.write(f"error: {record.error}\n")
@@ -141,7 +141,7 @@ def finish(record: RunRecord, args: argparse.Namespace) -> int:
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")
         code = 1
-    if record.extra.get("error_kind") in BAD_INPUT_KINDS:
+    if record.error_kind in BAD_INPUT_KINDS:
         sys.stderr.write(f"error: {record.error}\n")
         return 2
     return code or EXIT.get(record.status, 1)

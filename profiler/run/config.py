@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from profiler.errors import BadInput
@@ -128,3 +129,26 @@ def plan_limits(config: RunConfig, profile: Profile) -> LimitPlan:
         follows_curve=not profile.is_host and len(profile.sustained_minutes) > 1,
         reserved_cores=reserved,
     )
+
+
+def child_config(c: RunConfig, model_path: Path, threads: int) -> dict[str, Any]:
+    """What the child is told to run: the start message's config (profiler.run.protocol)."""
+    return {
+        "model_path": str(model_path),
+        "n_ctx": c.ctx,
+        "n_threads": threads,
+        "use_mmap": c.mmap,
+        "seed": c.seed,
+        "temperature": c.temperature,
+        "max_tokens": c.max_tokens,
+        "prompt": c.prompt,
+        "raw": c.raw,
+        "gpu_layers": c.gpu_layers,
+        "logits_all": c.logits_all,
+        "ignore_eos": c.ignore_eos,
+        "n_batch": c.batch,
+        "n_ubatch": c.ubatch,
+        "flash_attn": c.flash_attn,
+        "prompt_tokens": c.prompt_tokens,
+        "warmup": c.warmup,
+    }

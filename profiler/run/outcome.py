@@ -91,15 +91,15 @@ def record_energy(record: RunRecord, meter: HostEnergyMeter, profile: Profile, m
     from profiler.phone import predict
 
     joules, source = meter.stop()
-    record.extra["host_energy"] = (
+    record.host_energy = (
         {"j_total": round(joules, 3), "source": source, "note": "measured on this host, not the phone"}
         if joules is not None
         else {"j_total": None, "reason": source}
     )
     try:
         # a host slower than the phone did not decode at the phone's speed: price the predicted one
-        lagged = (record.extra.get("emulation") or {}).get("host_slower_than_target")
-        record.extra["energy"] = predict.run_energy(
+        lagged = (record.emulation or {}).get("host_slower_than_target")
+        record.energy = predict.run_energy(
             profile,
             model=model,
             generated_tokens=len(record.tokens),
@@ -107,5 +107,5 @@ def record_energy(record: RunRecord, meter: HostEnergyMeter, profile: Profile, m
             ctx=ctx,
         )
     except ProfilerError as exc:
-        record.extra["energy"] = None
-        record.extra["energy_error"] = str(exc)
+        record.energy = None
+        record.energy_error = str(exc)

@@ -28,7 +28,7 @@ from profiler.model import gguf_meta, models
 from profiler.phone.profiles import load_profile
 from profiler.record import RunRecord, Sample, Token
 from profiler.run import child, events, hostinfo, leftovers, limits, outcome, protocol
-from profiler.run.config import RunConfig, check_threads, plan_limits, validate
+from profiler.run.config import RunConfig, check_threads, child_config, plan_limits, validate
 from profiler.run.events import Event
 from profiler.run.gpu import GpuMonitor
 from profiler.run.host_energy import HostEnergyMeter
@@ -69,7 +69,7 @@ class Session:
             log_path=str(self.log_path),
         )
         if oversubscribed:
-            self.record.extra["warnings"] = [oversubscribed]
+            self.record.warnings = [oversubscribed]
         self._inner: Session | None = None  # the calibration run, while one is going
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -109,14 +109,14 @@ class Session:
     def run(self) -> RunRecord:
         record = self.record
         record.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")  # built early (a sweep), run later
-        for warning in record.extra.get("warnings", []):
+        for warning in record.warnings:
             self._emit(events.Warned(warning))
         prediction = self.phone_prediction()
         if prediction is not None:
-            record.extra["prediction"] = prediction.to_dict()
+            record.prediction = prediction.to_dict()
         self.plan = self.speed.prepare()  # final from here on: the speed factor is the calibrated one
         if self.speed.emulation is not None:
-            record.extra["emulation"] = self.speed.emulation.report()
+            record.emulation = self.speed.emulation.report()
         try:
             with ExitStack() as stack:  # closes, last first: the listener, the cgroup, NVML
                 self._run_child(stack)
@@ -181,7 +181,7 @@ class Session:
         record.limits = dict(enforcement.limits)
         self._emit(events.LimitsApplied(record.limits))
         self.speed.attach(enforcement.speed.start(proc.pid, record.limits["speed"], self.speed.factor_at, t0))
-        conn.send_bytes(protocol.encode("start", config=self._child_config()))
+        conn.send_bytes(protocol.encode("start", config=child_config(self.config, self.model_path, self.plan.threads)))
         self._emit(events.StatusChanged("loading"))
 
     def _close_listener(self, listener: Listener) -> None:
@@ -213,7 +213,7 @@ class Session:
 
     def warn(self, text: str) -> None:
         """A one-line warning: kept in the report's ``warnings`` and sent to the listener."""
-        self.record.extra.setdefault("warnings", []).append(text)
+        self.record.warnings.append(text)
         self._emit(events.Warned(text))
 
     def _warn_if_no_gpu(self, engine: dict[str, Any]) -> None:
@@ -231,28 +231,6 @@ class Session:
             return None
         self._emit(events.StatusChanged(f"measuring this host's speed for the model ({why})"))
         return inner.run()
-
-    def _child_config(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "model_path": str(self.model_path),
-            "n_ctx": c.ctx,
-            "n_threads": self.plan.threads,
-            "use_mmap": c.mmap,
-            "seed": c.seed,
-            "temperature": c.temperature,
-            "max_tokens": c.max_tokens,
-            "prompt": c.prompt,
-            "raw": c.raw,
-            "gpu_layers": c.gpu_layers,
-            "logits_all": c.logits_all,
-            "ignore_eos": c.ignore_eos,
-            "n_batch": c.batch,
-            "n_ubatch": c.ubatch,
-            "flash_attn": c.flash_attn,
-            "prompt_tokens": c.prompt_tokens,
-            "warmup": c.warmup,
-        }
 
     def _on_sample(self, sample: Sample) -> None:
         with self._lock:
@@ -336,7 +314,7 @@ class Session:
         elif kind == "error":
             record.status = "error"
             record.error = message["message"]
-            record.extra["error_kind"] = message["kind"]
+            record.error_kind = message["kind"]
             if message["kind"] == "model_load":
                 record.error = outcome.load_error(self.model_path, self.log_path, message["message"])
             return True
@@ -395,7 +373,7 @@ class Session:
         self.speed.check_calibration(record)
         record.summary.wall_time_s = time.monotonic() - t0
         if sampler is not None:
-            record.extra["sampler_cpu_s"] = sampler.cpu_seconds
+            record.sampler_cpu_s = sampler.cpu_seconds
 
 
 __all__ = ["Event", "ProfilerError", "RunConfig", "Session"]

@@ -145,7 +145,7 @@ class SpeedEmulation:
         if throttle is None:
             return
         throttle.stop()
-        record.extra["throttle"] = {
+        record.throttle = {
             "achieved_factor": throttle.achieved_factor,
             "governor_correction": round(self.governor.correction, 4),
             "governor_target_tokens_per_s": self.governor.target_tps,
@@ -175,4 +175,4 @@ class SpeedEmulation:
         report = emulation.report()
         if why:
             report["calibration_disagreement"] = why
-        record.extra["emulation"] = report
+        record.emulation = report
