@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from profiler import series
 from profiler.model import gguf_meta
 from profiler.phone import energy
 from profiler.phone.predict import run_energy
@@ -70,7 +71,7 @@ def test_energy_rate_ends_where_the_run_energy_does(smollm2):
     assert final is not None
     assert rate.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
     assert rate.battery_pct(final["j_total"]) == pytest.approx(final["battery_pct"], rel=1e-3)
-    rebuilt = energy.rate_from_report({"energy": final, "profile": profile.to_dict()})
+    rebuilt = series.rate_from_report({"energy": final, "profile": profile.to_dict()})
     assert rebuilt is not None
     assert rebuilt.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
     assert energy.energy_rate(load_profile("host")) is None

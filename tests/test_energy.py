@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from profiler import series
 from profiler.errors import BadInput
 from profiler.phone import energy
 from profiler.phone.predict import predict, run_energy
@@ -86,7 +87,7 @@ def test_run_energy_is_none_for_the_host() -> None:
 
 def test_a_report_from_before_the_power_model_still_redraws() -> None:
     old = {"energy": {"j_per_token": 0.2, "decode_tokens_per_s": 10.0}, "profile": {"battery_wh": 10.0}}
-    rate = energy.rate_from_report(old)
+    rate = series.rate_from_report(old)
     assert rate is not None and rate.joules(50, 5.0) == pytest.approx(10.0)
 
 

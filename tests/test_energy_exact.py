@@ -10,6 +10,7 @@ import dataclasses
 
 import pytest
 
+from profiler import series
 from profiler.errors import BadInput
 from profiler.phone import energy, speed
 from profiler.phone.predict import predict, run_energy
@@ -131,14 +132,14 @@ def test_threads_and_context_reach_the_prediction():
 
 def test_the_live_rate_is_the_phones_decode_power_over_time():
     rate = energy.energy_rate(phone(battery_wh=10.0), threads=5)
-    assert rate == energy.EnergyRate(
+    assert rate == series.EnergyRate(
         traffic_j_per_token=0.0, base_w=pytest.approx(by_hand_watts(5)), battery_j=36_000.0
     )
     assert rate is not None
     assert rate.joules(100, 2.0) == pytest.approx(2.0 * by_hand_watts(5))
     assert rate.joules(100, -1.0) == 0.0  # no decode time yet: nothing drawn
     assert rate.battery_pct(360.0) == pytest.approx(1.0)
-    both = energy.EnergyRate(traffic_j_per_token=0.5, base_w=2.0, battery_j=1000.0)
+    both = series.EnergyRate(traffic_j_per_token=0.5, base_w=2.0, battery_j=1000.0)
     assert both.joules(10, 3.0) == pytest.approx(11.0) and both.battery_pct(50.0) == pytest.approx(5.0)
     default_threads = energy.energy_rate(phone())
     assert default_threads is not None and default_threads.base_w == pytest.approx(by_hand_watts(5))
@@ -163,18 +164,19 @@ def test_a_finished_runs_rate_is_rebuilt_from_its_report():
         "energy": {"j_per_token": 0.5, "decode_tokens_per_s": 10.0, "power_w": 4.0},
         "profile": {"battery_wh": 2.0},
     }
-    rate = energy.rate_from_report(report)
-    assert rate == energy.EnergyRate(traffic_j_per_token=pytest.approx(0.1), base_w=4.0, battery_j=7200.0)
+    rate = series.rate_from_report(report)
+    assert rate == series.EnergyRate(traffic_j_per_token=pytest.approx(0.1), base_w=4.0, battery_j=7200.0)
     report["energy"]["power_w"] = 6.0  # more power than J/token × speed: no negative traffic
-    assert energy.rate_from_report(report) == energy.EnergyRate(0.0, 6.0, 7200.0)
+    assert series.rate_from_report(report) == series.EnergyRate(0.0, 6.0, 7200.0)
     old = {"energy": {"j_per_token": 0.2, "decode_tokens_per_s": 10.0}, "profile": {"battery_wh": 10.0}}
-    assert energy.rate_from_report(old) == energy.EnergyRate(0.2, 0.0, 36_000.0)
-    for missing in ("j_per_token", "decode_tokens_per_s"):
-        broken = {"energy": dict(report["energy"]), "profile": {"battery_wh": 2.0}}
-        broken["energy"][missing] = None
-        assert energy.rate_from_report(broken) is None, missing
-    assert energy.rate_from_report({"energy": report["energy"], "profile": {}}) is None
-    assert energy.rate_from_report({}) is None
+    assert series.rate_from_report(old) == series.EnergyRate(0.2, 0.0, 36_000.0)
+    no_speed = {"energy": dict(report["energy"], decode_tokens_per_s=None), "profile": {"battery_wh": 2.0}}
+    assert series.rate_from_report(no_speed) == series.EnergyRate(0.5, 0.0, 7200.0)  # its J/token alone
+    no_cost = {"energy": dict(report["energy"], j_per_token=None), "profile": {"battery_wh": 2.0}}
+    assert series.rate_from_report(no_cost) is None
+    no_battery = series.rate_from_report({"energy": report["energy"], "profile": {}})
+    assert no_battery == series.EnergyRate(0.0, 6.0, None) and no_battery.battery_pct(1.0) is None
+    assert series.rate_from_report({}) is None
 
 
 def test_the_estimate_and_the_run_use_the_speed_estimates_threads_and_backend():

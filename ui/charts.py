@@ -15,8 +15,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from profiler.phone.energy import EnergyRate
+from profiler import series as chart_data
 from profiler.record import Sample, Token
+from profiler.series import EnergyRate
 
 REPAINT_MS = 50
 AXIS_WIDTH = 62
@@ -172,9 +173,10 @@ class Charts(QWidget):
             )
             self.memory.addItem(line)
             self._limit_lines.append(line)
-        self.battery_axis.setScale(100.0 / energy.battery_j if energy else 1.0)
-        self.battery_axis.setStyle(showValues=energy is not None)
-        self.battery_axis.setLabel("battery drained (%)" if energy else "")
+        battery_j = energy.battery_j if energy is not None else None
+        self.battery_axis.setScale(100.0 / battery_j if battery_j else 1.0)
+        self.battery_axis.setStyle(showValues=bool(battery_j))
+        self.battery_axis.setLabel("battery drained (%)" if battery_j else "")
         self.energy.getPlotItem().setTitle(
             "Phone energy (estimate)" if energy else "Phone energy: none for the host profile (no battery)",
             color="#333",
@@ -192,19 +194,19 @@ class Charts(QWidget):
         self._dirty = True
 
     def add_tokens(self, tokens: Iterable[Any]) -> None:
-        latency, tps, energy = [], [], []
+        latency, tps, times = [], [], []
+        done, first = len(self._token_times), self._token_times[0] if self._token_times else None
         for token in tokens:
             self._token_times.append(token.t)
+            times.append(token.t)
             latency.append((token.t, token.latency_ms))
             window = self._token_times[-ROLLING_TOKENS:]
             if len(window) >= 2 and window[-1] > window[0]:
                 tps.append((token.t, (len(window) - 1) / (window[-1] - window[0])))
-            if self._rate is not None:
-                count = len(self._token_times)
-                energy.append((token.t, self._rate.joules(count, token.t - self._token_times[0])))
         self.series["latency"].extend(latency)
         self.series["tps"].extend(tps)
-        self.series["energy"].extend(energy)
+        if self._rate is not None:
+            self.series["energy"].extend(chart_data.energy_points(times, self._rate, done=done, first_t=first))
         self._dirty = True
 
     def mark_kill(self, kill: Mapping[str, Any]) -> None:

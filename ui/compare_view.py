@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from profiler import series
 from profiler.errors import ProfilerError
 from profiler.record import Token
 from profiler.report import compare, exports, history
@@ -91,20 +92,14 @@ class CompareCharts(QWidget):
 
     def show_run(self, index: int, label: str, report: dict[str, Any]) -> None:
         color = PALETTE[index % len(PALETTE)]
-        samples = report.get("samples", [])
-        tokens = report.get("tokens", [])
-        jpt = (report.get("energy") or {}).get("j_per_token")
+        footprint = series.xs_ys(series.points(report.get("samples"), "t", "footprint_mb"))
+        latency = series.xs_ys(series.points(report.get("tokens"), "t", "latency_ms"))
+        joules = series.report_energy(report)
         mem, lat, energy = (plot.getPlotItem() for plot in self.plots)
         curves = [
-            mem.plot(
-                [s["t"] for s in samples],
-                [s["footprint_mb"] for s in samples],
-                pen=pg.mkPen(color, width=2),
-                name=label,
-            ),
+            mem.plot(*footprint, pen=pg.mkPen(color, width=2), name=label),
             lat.plot(
-                [t["t"] for t in tokens],
-                [t["latency_ms"] for t in tokens],
+                *latency,
                 pen=None,
                 symbol="o",
                 symbolSize=4,
@@ -113,15 +108,8 @@ class CompareCharts(QWidget):
                 name=label,
             ),
         ]
-        if jpt:
-            curves.append(
-                energy.plot(
-                    [t["t"] for t in tokens],
-                    [jpt * (i + 1) for i in range(len(tokens))],
-                    pen=pg.mkPen(color, width=2),
-                    name=label,
-                )
-            )
+        if joules:
+            curves.append(energy.plot(*series.xs_ys(joules), pen=pg.mkPen(color, width=2), name=label))
         budget = (report.get("limits", {}).get("memory_budget") or {}).get("value")
         if budget is not None:
             mem.addItem(pg.InfiniteLine(pos=budget, angle=0, pen=pg.mkPen(color, style=Qt.PenStyle.DashLine)))

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
 from profiler import paths
 from profiler.errors import ProfilerError
 from profiler.phone import HOW_PREDICTIONS_WORK
-from profiler.phone.energy import rate_from_report
 from profiler.record import RunRecord, Token
 from profiler.report import describe, exports, history
 from profiler.run.config import RunConfig
+from profiler.series import rate_from_report
 from ui.bench_view import BenchWindow
 from ui.charts import Charts
 from ui.compare_view import CompareWindow

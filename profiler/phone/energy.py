@@ -32,9 +32,10 @@ The host's own measured energy is :mod:`profiler.run.host_energy`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from profiler.errors import BadInput, ProfilerError
+from profiler.series import EnergyRate
 
 if TYPE_CHECKING:
     from profiler.phone.profiles import Profile
@@ -118,25 +119,6 @@ def estimate(profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: flo
     )
 
 
-@dataclass(frozen=True)
-class EnergyRate:
-    """The phone's energy as a run goes: its decode power over time (plus any per-token cost).
-
-    ``joules(tokens, decode_s)`` = traffic_j_per_token × tokens + base_w × decode_s, which
-    ends where :func:`profiler.phone.predict.run_energy` does (J/token × tokens) when decode_s = tokens / tokens/s.
-    """
-
-    traffic_j_per_token: float
-    base_w: float
-    battery_j: float
-
-    def joules(self, tokens: int, decode_s: float) -> float:
-        return self.traffic_j_per_token * tokens + self.base_w * max(0.0, decode_s)
-
-    def battery_pct(self, joules: float) -> float:
-        return 100.0 * joules / self.battery_j
-
-
 def energy_rate(profile: Profile, *, backend: str | None = None, threads: int | None = None) -> EnergyRate | None:
     """The live energy model of a run on ``profile``; None for the host (no battery)."""
     if profile.is_host or profile.battery_wh is None:
@@ -146,18 +128,3 @@ def energy_rate(profile: Profile, *, backend: str | None = None, threads: int | 
     except ProfilerError:
         return None
     return EnergyRate(traffic_j_per_token=0.0, base_w=p.watts, battery_j=battery_j(profile))
-
-
-def rate_from_report(report: dict[str, Any]) -> EnergyRate | None:
-    """The live energy model of a finished run, rebuilt from its report (to redraw it)."""
-    phone = report.get("energy") or {}
-    profile = report.get("profile") or {}
-    jpt, tps, wh = phone.get("j_per_token"), phone.get("decode_tokens_per_s"), profile.get("battery_wh")
-    if not jpt or not tps or not wh:
-        return None
-    watts = phone.get("power_w")
-    if watts is None:  # a report written before the power model: its J/token at its speed
-        return EnergyRate(traffic_j_per_token=float(jpt), base_w=0.0, battery_j=wh * 3600.0)
-    return EnergyRate(
-        traffic_j_per_token=max(0.0, float(jpt) - float(watts) / tps), base_w=float(watts), battery_j=wh * 3600.0
-    )

@@ -183,23 +183,14 @@ def _threads(profile: Profile, threads: int | None) -> int:
     return threads
 
 
-def predict(
-    profile: Profile,
-    *,
-    model: ModelInfo | None = None,
-    params_b: float | None = None,
-    bits_per_weight: float | None = None,
-    quant: str | None = None,
-    ctx: int = 2048,
-    threads: int | None = None,
-    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
-    backend: str | None = None,
-    decode_tps: float | None = None,
-    kv_bytes_per_elem: float = 2.0,
-) -> Prediction:
-    """Memory, speed and energy of a model (a GGUF's metadata, or a size) on a phone profile."""
-    if profile.is_host:
-        raise BadInput("the host profile has no phone numbers to predict with; pick a phone profile")
+def _check_numbers(
+    params_b: float | None,
+    bits_per_weight: float | None,
+    ctx: int,
+    prompt_tokens: int,
+    decode_tps: float | None,
+    kv_bytes_per_elem: float,
+) -> None:
     for name, value in (
         ("--params-b", params_b),
         ("--bits-per-weight", bits_per_weight),
@@ -211,25 +202,21 @@ def predict(
         _positive(name, value)
     if bits_per_weight is not None and bits_per_weight > 64:
         raise BadInput(f"--bits-per-weight {bits_per_weight:g} is more than 64 bits per weight")
-    shape, file_quant = _shape_from(model, params_b, bits_per_weight, quant)
-    n_threads = _threads(profile, threads)
-    budget = float(profile.app_memory_budget_mb) if profile.app_memory_budget_mb is not None else None
-    memory = estimate_memory(shape, ctx=ctx, budget_mb=budget, kv_bytes_per_elem=kv_bytes_per_elem)
-    estimate = speed.estimate(
-        profile,
-        shape,
-        file_quant,
-        bits_per_weight=bits_per_weight or (model.bits_per_weight if model else None),
-        backend=backend,
-        threads=n_threads,
-        prompt_tokens=min(prompt_tokens, ctx),
-        gen_tokens=DEFAULT_GEN_TOKENS,
-        kv_bytes_per_elem=kv_bytes_per_elem,
-    )
-    tps = decode_tps if decode_tps is not None else estimate.decode_tokens_per_s
-    cost = energy.estimate(profile, estimate, decode_tps=tps) if tps else None
-    read = bytes_read_per_token(shape, ctx, kv_bytes_per_elem)
-    inputs: dict[str, Any] = {
+
+
+def _inputs(
+    model: ModelInfo | None,
+    shape: Shape,
+    file_quant: str | None,
+    quant: str | None,
+    bits_per_weight: float | None,
+    ctx: int,
+    n_threads: int,
+    prompt_tokens: int,
+    kv_bytes_per_elem: float,
+) -> dict[str, Any]:
+    """What the prediction was made from, as the report shows it."""
+    return {
         "model": model.name if model is not None else None,
         "model_path": model.path if model is not None else None,
         "params": shape.params,
@@ -249,10 +236,47 @@ def predict(
         "vocab_size": shape.vocab_size,
         "embedding_length": shape.embedding_length,
         "architecture_estimated": shape.estimated,
-        "bytes_read_per_token": read,
-        "decode_tokens_per_s_used": tps,
-        "decode_tps_given": decode_tps is not None,
+        "bytes_read_per_token": bytes_read_per_token(shape, ctx, kv_bytes_per_elem),
     }
+
+
+def predict(
+    profile: Profile,
+    *,
+    model: ModelInfo | None = None,
+    params_b: float | None = None,
+    bits_per_weight: float | None = None,
+    quant: str | None = None,
+    ctx: int = 2048,
+    threads: int | None = None,
+    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+    backend: str | None = None,
+    decode_tps: float | None = None,
+    kv_bytes_per_elem: float = 2.0,
+) -> Prediction:
+    """Memory, speed and energy of a model (a GGUF's metadata, or a size) on a phone profile."""
+    if profile.is_host:
+        raise BadInput("the host profile has no phone numbers to predict with; pick a phone profile")
+    _check_numbers(params_b, bits_per_weight, ctx, prompt_tokens, decode_tps, kv_bytes_per_elem)
+    shape, file_quant = _shape_from(model, params_b, bits_per_weight, quant)
+    n_threads = _threads(profile, threads)
+    budget = float(profile.app_memory_budget_mb) if profile.app_memory_budget_mb is not None else None
+    memory = estimate_memory(shape, ctx=ctx, budget_mb=budget, kv_bytes_per_elem=kv_bytes_per_elem)
+    estimate = speed.estimate(
+        profile,
+        shape,
+        file_quant,
+        bits_per_weight=bits_per_weight or (model.bits_per_weight if model else None),
+        backend=backend,
+        threads=n_threads,
+        prompt_tokens=min(prompt_tokens, ctx),
+        gen_tokens=DEFAULT_GEN_TOKENS,
+        kv_bytes_per_elem=kv_bytes_per_elem,
+    )
+    tps = decode_tps if decode_tps is not None else estimate.decode_tokens_per_s
+    cost = energy.estimate(profile, estimate, decode_tps=tps) if tps else None
+    inputs = _inputs(model, shape, file_quant, quant, bits_per_weight, ctx, n_threads, prompt_tokens, kv_bytes_per_elem)
+    inputs |= {"decode_tokens_per_s_used": tps, "decode_tps_given": decode_tps is not None}
     found = measured.find(profile, model, file_quant, estimate.backend)
     return Prediction(profile.id, memory, estimate, cost, inputs, found)
 

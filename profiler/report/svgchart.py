@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from profiler import series as series_data
+
 # Okabe-Ito (colour-blind safe), reordered for a white background; yellow dropped for an olive.
 PALETTE: tuple[str, ...] = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000", "#999933")
 MAX_POINTS = 2000  # a series above this is downsampled (min and max per bucket)
@@ -44,8 +46,7 @@ class Line:
     axis: str = "y"
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+_finite = series_data.finite
 
 
 def _e(text: object) -> str:
@@ -144,6 +145,110 @@ def _legend(entries: list[tuple[str, str, str]], x0: float, y0: float, right: fl
     return parts, rows
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """The plot area and its ticks: where a data point lands on the canvas."""
+
+    left: float
+    top: float
+    plot_w: float
+    plot_h: float
+    xt: list[float]
+    yt: list[float]
+
+    @property
+    def right(self) -> float:
+        return self.left + self.plot_w
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.plot_h
+
+    def sx(self, x: float) -> float:
+        return self.left + (x - self.xt[0]) / (self.xt[-1] - self.xt[0]) * self.plot_w
+
+    def sy(self, y: float) -> float:
+        return self.bottom - (y - self.yt[0]) / (self.yt[-1] - self.yt[0]) * self.plot_h
+
+
+def _x_ticks(xvals: list[float], plot_w: float) -> tuple[list[float], list[str]]:
+    """Fewer x ticks until their labels fit side by side."""
+    target = max(2, int(plot_w // 80))
+    while True:
+        xt = nice_ticks(min(xvals), max(xvals), target)
+        xlabels = [_fmt(v, xt[1] - xt[0]) for v in xt]
+        if target <= 2 or max(len(t) for t in xlabels) * _CHAR_W + 12 <= plot_w / (len(xt) - 1):
+            return xt, xlabels
+        target -= 1
+
+
+def _axes(
+    f: _Frame, labels: tuple[list[str], list[str], list[str]], names: tuple[str, str, str], width: int
+) -> list[str]:
+    """The plot's frame, grid, tick labels (y2 where given) and axis names."""
+    ylabels, y2labels, xlabels = labels
+    x_label, y_label, y2_label = names
+    top, bottom, left, right = f.top, f.bottom, f.left, f.right
+    parts = [f'<rect class="plot" x="{left:.1f}" y="{top}" width="{f.plot_w:.1f}" height="{f.plot_h}" fill="none"/>']
+    for v, label in zip(f.yt, ylabels, strict=True):
+        parts += [_line(left, f.sy(v), right, f.sy(v), "#e6e6e6"), _text("ytick", left - 6, f.sy(v) + 4, label, "end")]
+    parts += [_text("y2tick", right + 6, f.sy(v) + 4, label) for v, label in zip(f.yt, y2labels, strict=False)]
+    for v, label in zip(f.xt, xlabels, strict=True):
+        parts += [
+            _line(f.sx(v), top, f.sx(v), bottom, "#f0f0f0"),
+            _text("xtick", f.sx(v), bottom + 16, label, "middle"),
+        ]
+    parts.append(
+        f'<path d="M{left:.1f},{top}V{bottom}H{right:.1f}{f"V{top}" if y2labels else ""}" fill="none" stroke="#888"/>'
+    )
+    mid = top + f.plot_h / 2
+    parts.append(_text("xlabel", left + f.plot_w / 2, bottom + 36, _clip(x_label, int(f.plot_w / 7)), "middle", "#333"))
+    rotate = f' transform="rotate(-90 14 {mid:.1f})"'
+    parts.append(_text("ylabel", 14, mid, _clip(y_label, f.plot_h // 7), "middle", "#333", rotate))
+    if y2labels:
+        rotate = f' transform="rotate(90 {width - 14} {mid:.1f})"'
+        parts.append(_text("y2label", width - 14, mid, _clip(y2_label, f.plot_h // 7), "middle", "#333", rotate))
+    return parts
+
+
+def _reference_lines(f: _Frame, ylines: list[Line], xlines: list[Line]) -> tuple[list[str], list[str]]:
+    """The dashed reference lines, and their labels (drawn last, over the series)."""
+    parts: list[str] = []
+    labels: list[str] = []
+    halo = ' font-size="11" stroke="#ffffff" stroke-width="3" paint-order="stroke"'
+    placed: list[float] = []
+    ref = ' stroke-width="1.5" stroke-dasharray="6 4"'
+    for ln in sorted(ylines, key=lambda ln: -ln.value):  # top first: a crowded label moves below its line
+        y = f.sy(ln.value)
+        parts.append(_line(f.left, y, f.right, y, ln.color, f' class="ref-line" data-axis="y"{ref}'))
+        ty = y - 5 if y - 16 >= f.top and all(abs(y - 5 - p) >= 14 for p in placed) else y + 14
+        placed.append(ty)
+        labels.append(_text("ref-label", f.left + 6, ty, _clip(ln.label, 40), "start", ln.color, halo))
+    for ln in xlines:  # labels at the top, left of the line where they fit (y-line labels sit at the left)
+        x, text = f.sx(ln.value), _clip(ln.label, 40)
+        parts.append(_line(x, f.top, x, f.bottom, ln.color, f' class="ref-line" data-axis="x"{ref}'))
+        fits = x - f.left > len(text) * _CHAR_W + 8
+        labels.append(
+            _text("ref-label", x - 4 if fits else x + 4, f.top + 14, text, "end" if fits else "start", ln.color, halo)
+        )
+    return parts, labels
+
+
+def _series_paths(f: _Frame, data: list[tuple[Series, list[tuple[float, float]]]]) -> list[str]:
+    """One <path class="series"> per series; points are zero-length round-capped strokes."""
+    parts = []
+    for s, pts in data:
+        xy = [f"{f.sx(x):.1f},{f.sy(y):.1f}" for x, y in pts]
+        if s.style == "points":
+            # h0.1, not h0: Qt's SVG renderer (the PDF export) drops zero-length strokes
+            d, stroke = "".join(f"M{p}h0.1" for p in xy), 'stroke-width="5" stroke-linecap="round"'
+        else:
+            d, stroke = "M" + "L".join(xy) if xy else "", f'stroke-width="1.8" stroke-linejoin="round"{_dash(s.style)}'
+        d = d or "M0,0"  # an empty d is invalid SVG path data (Qt says so)
+        parts.append(f'<path class="series" d="{d}" fill="none" stroke="{_e(s.color)}" {stroke}/>')
+    return parts
+
+
 def chart(
     title: str,
     *,
@@ -169,8 +274,7 @@ def chart(
         return message_chart(title, "no data", width=width, height=height)
     ylines = [ln for ln in lines if ln.axis == "y" and _finite(ln.value)]
     xlines = [ln for ln in lines if ln.axis == "x" and _finite(ln.value)]
-    top, plot_h = _TOP, max(40, height - _TOP - _BOTTOM)
-    bottom = top + plot_h
+    plot_h = max(40, height - _TOP - _BOTTOM)
     yvals = [*ys, *(ln.value for ln in ylines), *([y_min] if _finite(y_min) else [])]
     yt = nice_ticks(min(yvals), max(yvals), max(2, plot_h // 38))
     ylabels = [_fmt(v, yt[1] - yt[0]) for v in yt]
@@ -179,67 +283,14 @@ def chart(
     y2labels = [_fmt(v * scale, y2step) for v in yt] if scale else []
     left = 34 + max(len(t) for t in ylabels) * _CHAR_W
     plot_w = max(40.0, width - left - (34 + max(len(t) for t in y2labels) * _CHAR_W if scale else 24))
-    right = left + plot_w
-    xvals = [*xs, *(ln.value for ln in xlines)]
-    target = max(2, int(plot_w // 80))
-    while True:  # fewer x ticks until their labels fit side by side
-        xt = nice_ticks(min(xvals), max(xvals), target)
-        xlabels = [_fmt(v, xt[1] - xt[0]) for v in xt]
-        if target <= 2 or max(len(t) for t in xlabels) * _CHAR_W + 12 <= plot_w / (len(xt) - 1):
-            break
-        target -= 1
-
-    def sx(x: float) -> float:
-        return left + (x - xt[0]) / (xt[-1] - xt[0]) * plot_w
-
-    def sy(y: float) -> float:
-        return bottom - (y - yt[0]) / (yt[-1] - yt[0]) * plot_h
-
+    xt, xlabels = _x_ticks([*xs, *(ln.value for ln in xlines)], plot_w)
+    frame = _Frame(left, _TOP, plot_w, plot_h, xt, yt)
     entries = [(s.label, s.color, s.style) for s, _ in data] + [(ln.label, ln.color, "dashed") for ln in lines]
-    legend, rows = _legend(entries, left, bottom + _BOTTOM + 10, width - 12)
+    legend, rows = _legend(entries, left, frame.bottom + _BOTTOM + 10, width - 12)
     parts = _svg_open(title, width, height + rows * 18 + 6)
-    parts.append(f'<rect class="plot" x="{left:.1f}" y="{top}" width="{plot_w:.1f}" height="{plot_h}" fill="none"/>')
-    for v, label in zip(yt, ylabels, strict=True):
-        parts += [_line(left, sy(v), right, sy(v), "#e6e6e6"), _text("ytick", left - 6, sy(v) + 4, label, "end")]
-    parts += [_text("y2tick", right + 6, sy(v) + 4, label) for v, label in zip(yt, y2labels, strict=False)]
-    for v, label in zip(xt, xlabels, strict=True):
-        parts += [_line(sx(v), top, sx(v), bottom, "#f0f0f0"), _text("xtick", sx(v), bottom + 16, label, "middle")]
-    parts.append(
-        f'<path d="M{left:.1f},{top}V{bottom}H{right:.1f}{f"V{top}" if scale else ""}" fill="none" stroke="#888"/>'
-    )
-    mid = top + plot_h / 2
-    parts.append(_text("xlabel", left + plot_w / 2, bottom + 36, _clip(x_label, int(plot_w / 7)), "middle", "#333"))
-    rotate = f' transform="rotate(-90 14 {mid:.1f})"'
-    parts.append(_text("ylabel", 14, mid, _clip(y_label, plot_h // 7), "middle", "#333", rotate))
-    if scale:
-        rotate = f' transform="rotate(90 {width - 14} {mid:.1f})"'
-        parts.append(_text("y2label", width - 14, mid, _clip(y2_label, plot_h // 7), "middle", "#333", rotate))
-    labels: list[str] = []
-    halo = ' font-size="11" stroke="#ffffff" stroke-width="3" paint-order="stroke"'
-    placed: list[float] = []
-    ref = ' stroke-width="1.5" stroke-dasharray="6 4"'
-    for ln in sorted(ylines, key=lambda ln: -ln.value):  # top first: a crowded label moves below its line
-        y = sy(ln.value)
-        parts.append(_line(left, y, right, y, ln.color, f' class="ref-line" data-axis="y"{ref}'))
-        ty = y - 5 if y - 16 >= top and all(abs(y - 5 - p) >= 14 for p in placed) else y + 14
-        placed.append(ty)
-        labels.append(_text("ref-label", left + 6, ty, _clip(ln.label, 40), "start", ln.color, halo))
-    for ln in xlines:  # labels at the top, left of the line where they fit (y-line labels sit at the left)
-        x, text = sx(ln.value), _clip(ln.label, 40)
-        parts.append(_line(x, top, x, bottom, ln.color, f' class="ref-line" data-axis="x"{ref}'))
-        fits = x - left > len(text) * _CHAR_W + 8
-        labels.append(
-            _text("ref-label", x - 4 if fits else x + 4, top + 14, text, "end" if fits else "start", ln.color, halo)
-        )
-    for s, pts in data:  # one <path class="series"> per series; points are zero-length round-capped strokes
-        xy = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts]
-        if s.style == "points":
-            # h0.1, not h0: Qt's SVG renderer (the PDF export) drops zero-length strokes
-            d, stroke = "".join(f"M{p}h0.1" for p in xy), 'stroke-width="5" stroke-linecap="round"'
-        else:
-            d, stroke = "M" + "L".join(xy) if xy else "", f'stroke-width="1.8" stroke-linejoin="round"{_dash(s.style)}'
-        d = d or "M0,0"  # an empty d is invalid SVG path data (Qt says so)
-        parts.append(f'<path class="series" d="{d}" fill="none" stroke="{_e(s.color)}" {stroke}/>')
+    parts += _axes(frame, (ylabels, y2labels, xlabels), (x_label, y_label, y2_label), width)
+    ref_parts, labels = _reference_lines(frame, ylines, xlines)
+    parts += ref_parts + _series_paths(frame, data)
     return "\n".join([*parts, *labels, *legend, "</svg>"])
 
 
@@ -262,9 +313,7 @@ def _labels(reports: Sequence[Mapping[str, Any]], labels: Sequence[str] | None) 
     return out
 
 
-def _points(rows: Any, x_key: str, y_key: str) -> list[tuple[float, float]]:
-    rows = [r for r in rows or () if isinstance(r, Mapping)]
-    return [(r[x_key], r[y_key]) for r in rows if _finite(r.get(x_key)) and _finite(r.get(y_key))]
+_points = series_data.points
 
 
 def memory_chart(reports: Sequence[Mapping[str, Any]], labels: Sequence[str] | None = None) -> str:
@@ -330,11 +379,10 @@ def energy_chart(reports: Sequence[Mapping[str, Any]], labels: Sequence[str] | N
     series: list[Series] = []
     batteries: set[float | None] = set()
     for i, r in enumerate(reports):
-        j_token = (r.get("energy") or {}).get("j_per_token")
-        if not _finite(j_token):
+        rate = series_data.rate_from_report(r)
+        if rate is None:
             continue
-        times = [t.get("t") if isinstance(t, Mapping) else None for t in r.get("tokens") or ()]
-        pts = [(t, j_token * (k + 1)) for k, t in enumerate(times) if _finite(t)]
+        pts = series_data.energy_points(series_data.token_times(r), rate)
         series.append(Series("cumulative energy" if single else names[i], PALETTE[i % len(PALETTE)], pts))
         wh = (r.get("profile") or {}).get("battery_wh")
         batteries.add(float(wh) if _finite(wh) and wh > 0 else None)
