@@ -280,9 +280,9 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
     ),
     (
         "a sweep runs only the first phone",
-        "profiler/cli/sweep_cmd.py",
-        "        for p in profiles\n",
-        "        for p in profiles[:1]\n",
+        "profiler/sweep.py",
+        "for m in models for p in profiles]",
+        "for m in models for p in profiles[:1]]",
         ["tests/test_promises.py::test_a_sweep_over_several_phones_runs_each_under_its_own_profile"],
     ),
     (

@@ -40,6 +40,7 @@ from profiler.record import Token
 from profiler.report import compare, exports, history
 from profiler.report.svgchart import PALETTE
 from profiler.run.config import RunConfig
+from profiler.sweep import Sweep
 from ui.output import OutputView
 from ui.runner import RunController, claim, release
 
@@ -136,7 +137,7 @@ class CompareWindow(QWidget):
         self.settings = settings
         self.controller = RunController(self, owner=self)
         self.reports: list[dict[str, Any]] = []
-        self.queue: list[RunConfig] = []
+        self.sweep = Sweep([])
         self.columns: list[OutputView] = []
         first = settings()
         self.models = _checklist(models, {models[0][1], models[1][1]} if len(models) > 1 else set())
@@ -195,7 +196,7 @@ class CompareWindow(QWidget):
     # -- running -------------------------------------------------------------------
     @Slot()
     def start(self) -> bool:
-        if self.controller.running or self.queue:
+        if self.controller.running or (self.sweep.pending and not self.sweep.stopped):
             self.state.setText("A comparison is already running: stop it before starting another.")
             return False
         base = self.settings()
@@ -207,28 +208,28 @@ class CompareWindow(QWidget):
         if not claim(self):
             self.state.setText("Another window is running a model: runs never overlap, so wait or stop it there.")
             return False
-        self.queue = [replace(base, model=m, profile=p) for m, p in pairs]
+        self.sweep = Sweep([replace(base, model=m, profile=p) for m, p in pairs], cool_down_s=self.cool_down.value())
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self._next()
         return True
 
     def _next(self) -> None:
-        if not self.queue:
+        config = self.sweep.next_config()
+        if config is None:
             release(self)
             self.run_button.setEnabled(True)
             self.stop_button.setEnabled(False)
             self.state.setText(f"Done: {len(self.reports)} runs compared.")
             self.sig_finished.emit(list(self.reports))
             return
-        config = self.queue.pop(0)
         self._add_column(f"{config.model} · {config.profile}", config.prompt)
-        self.state.setText(f"Running {config.model} on {config.profile} ({len(self.queue)} more to go)…")
+        self.state.setText(f"Running {config.model} on {config.profile} ({len(self.sweep.pending)} more to go)…")
         self.controller.start(config)
 
     @Slot()
     def stop(self) -> None:
-        self.queue = []
+        self.sweep.stop()
         self.controller.stop()
 
     def _add_column(self, title: str, prompt: str) -> OutputView:
@@ -251,15 +252,16 @@ class CompareWindow(QWidget):
 
     @Slot(object)
     def _on_finished(self, record: Any) -> None:
+        self.sweep.finished(record)
         self._add_report(record.to_dict())
-        if self.queue:
-            QTimer.singleShot(int(self.cool_down.value() * 1000), self._next)
+        if self.sweep.pending and not self.sweep.stopped:
+            QTimer.singleShot(int(self.sweep.cool_down_s * 1000), self._next)
         else:
             self._next()
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self.queue = []
+        self.sweep.stop()
         release(self)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
@@ -334,7 +336,7 @@ class CompareWindow(QWidget):
         self.state.setText(f"Wrote {path}")
 
     def closeEvent(self, event: Any) -> None:
-        self.queue = []
+        self.sweep.stop()
         self.controller.shutdown()
         release(self)
         self.run_button.setEnabled(True)

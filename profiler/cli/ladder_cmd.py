@@ -57,18 +57,29 @@ def _bar(stage: str, quant: str, fraction: float) -> None:
     sys.stderr.flush()
 
 
+# the report's columns that fit a terminal
+TERMINAL = (
+    "quant",
+    "file_size_mb",
+    "peak_footprint_mb",
+    "fits",
+    "decode_tokens_per_s",
+    "j_per_token",
+    "perplexity",
+    "kl_divergence",
+)
+
+
 def table(result: dict[str, Any]) -> str:
-    lines = [f"  {'quant':8} {'file MB':>8} {'peak MB':>8} {'fits':>6} {'tok/s':>7} {'J/tok':>7} {'ppl':>7} {'KL':>8}"]
-    for e in result["entries"]:
-
-        def f(key: str, fmt: str, e: dict[str, Any] = e) -> str:
-            return "—" if e.get(key) is None else f"{e[key]:{fmt}}"
-
-        lines.append(
-            f"  {e['quant']:8} {f('file_size_mb', ',.0f'):>8} {f('peak_footprint_mb', ',.0f'):>8} "
-            f"{'yes' if e['fits'] else 'KILLED':>6} {f('decode_tokens_per_s', '.1f'):>7} {f('j_per_token', '.4f'):>7} "
-            f"{f('perplexity', '.2f'):>7} {f('kl_divergence', '.4f'):>8}"
-        )
+    """The ladder's table for a terminal: the report's and the app's columns and cells (ladder_html)."""
+    columns = [c for c in ladder_html.COLUMNS if c[0] in TERMINAL]
+    rows = [[label for _, label, _ in columns]]
+    rows += [[ladder_html.cell_text(e, key, fmt) for key, _, fmt in columns] for e in result["entries"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = [
+        "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
     lines.append(f"  best quantization that fits: {result.get('best_fitting_quant') or 'none'}")
     return "\n".join(lines)
 

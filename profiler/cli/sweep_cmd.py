@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,11 @@ from profiler.cli.compare_cmd import table_text
 from profiler.cli.interrupt import stop_on_signals
 from profiler.errors import BadInput
 from profiler.paths import cli_path
-from profiler.record import write_json, write_problem
+from profiler.record import RunRecord, write_json, write_problem
 from profiler.report import exports, history
 from profiler.run.config import RunConfig
 from profiler.run.session import Session
-
-COOL_DOWN_S = 2.0  # between runs, so one run's heat and page cache do not spill into the next timing
+from profiler.sweep import COOL_DOWN_S, Sweep
 
 
 def register(commands: Any) -> None:
@@ -43,55 +41,50 @@ def main(args: argparse.Namespace) -> int:
     profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
     if not models or not profiles:
         raise BadInput("--models and --profiles each need at least one name")
+    base = RunConfig(model=models[0], prompt=args.prompt, max_tokens=args.max_tokens, ctx=args.ctx, seed=args.seed)
+    sweep = Sweep.over(base, models, profiles, cool_down_s=args.cool_down)
     # every pair is checked (model file, profile, options) before the first run starts
-    configs = [
-        RunConfig(model=m, profile=p, prompt=args.prompt, max_tokens=args.max_tokens, ctx=args.ctx, seed=args.seed)
-        for m in models
-        for p in profiles
-    ]
-    sessions = [Session(c) for c in configs]
+    sessions = [Session(c) for c in sweep.pending]
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"--out: cannot write there: {write_problem(out, exc)}") from None
     current: list[Session] = []
-    stopped = threading.Event()
 
     def interrupt() -> None:
-        stopped.set()  # also during a cool-down, between runs
+        sweep.stop()  # also during a cool-down, between runs
         if current:
             current[0].stop()
 
     reports = []
+
+    def run_one(i: int, config: RunConfig) -> RunRecord:
+        current[:] = [sessions[i]]
+        print(f"[{i + 1}/{sweep.total}] {config.model} on {config.profile}…", file=sys.stderr)
+        record = sessions[i].run()
+        stem = out / f"{i + 1:02d}-{_slug(config.model)}-{_slug(config.profile)}"
+        reports.append(record.to_dict())
+        try:
+            write_json(record, stem.with_suffix(".json"))
+            exports.export([reports[-1]], html=stem.with_suffix(".html"))
+        except OSError as exc:
+            raise BadInput(f"cannot write the report: {write_problem(stem.with_suffix('.json'), exc)}") from None
+        problem = history.keep(record)  # the reports in --out are what counts
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr)
+        return record
+
     with stop_on_signals(interrupt):
-        for i, (config, session) in enumerate(zip(configs, sessions, strict=True)):
-            if i and stopped.wait(args.cool_down):
-                break
-            if stopped.is_set():
-                break
-            current[:] = [session]
-            print(f"[{i + 1}/{len(configs)}] {config.model} on {config.profile}…", file=sys.stderr)
-            record = session.run()
-            stem = out / f"{i + 1:02d}-{_slug(config.model)}-{_slug(config.profile)}"
-            reports.append(record.to_dict())
-            try:
-                write_json(record, stem.with_suffix(".json"))
-                exports.export([reports[-1]], html=stem.with_suffix(".html"))
-            except OSError as exc:
-                raise BadInput(f"cannot write the report: {write_problem(stem.with_suffix('.json'), exc)}") from None
-            problem = history.keep(record)  # the reports in --out are what counts
-            if problem:
-                print(f"warning: {problem}", file=sys.stderr)
-            if record.status == "stopped" or stopped.is_set():
-                break
-    if stopped.is_set():
+        sweep.run(run_one)
+    stopped = sweep.stopped  # by a signal, or a run that was stopped by one
+    if stopped:
         print("stopped; the runs so far are kept", file=sys.stderr)
     if len(reports) > 1:
         print(table_text(reports))
         written = exports.export(reports, html=out / "comparison.html", csv=out / "comparison.csv")
         for path in written:
             print(f"  wrote {path}")
-    if stopped.is_set():
+    if stopped:
         return 130
     return 0 if all(r["status"] in ("completed", "killed") for r in reports) else 1

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _num(value: Any, fmt: str, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    return f"{value:{fmt}}{unit}"
+from profiler.report.describe import number
 
 
 def rows_to_text(rows: list[tuple[str, str]]) -> str:
@@ -23,15 +19,15 @@ def summary_text(report: dict[str, Any]) -> str:
         ("status", report["status"] + (f" ({report['stop_reason']})" if report.get("stop_reason") else "")),
         ("model", f"{model['name']} · {model['quantization']} · {model['file_size_mb']:,.0f} MB"),
         ("profile", f"{profile['name']} ({profile['id']})"),
-        ("load time", _num(s["load_time_s"], ".2f", " s")),
-        ("time to first token", _num(s["ttft_s"], ".3f", " s")),
+        ("load time", number(s["load_time_s"], ".2f", " s")),
+        ("time to first token", number(s["ttft_s"], ".3f", " s")),
         ("prompt / generated", f"{s['prompt_tokens']} / {s['generated_tokens']} tokens"),
-        ("prefill", _num(s["prefill_tokens_per_s"], ".1f", " tokens/s")),
-        ("decode", _num(s["decode_tokens_per_s"], ".1f", " tokens/s")),
-        ("inter-token p50 / p95", f"{_num(s['itl_p50_ms'], '.1f')} / {_num(s['itl_p95_ms'], '.1f', ' ms')}"),
-        ("peak RSS", _num(s["peak_rss_mb"], ",.0f", " MB")),
-        ("peak footprint", _num(s["peak_footprint_mb"], ",.0f", " MB (anon + swap: what the budget counts)")),
-        ("peak file-backed", _num(s.get("peak_file_mb"), ",.0f", " MB (mmap'd weights: not counted)")),
+        ("prefill", number(s["prefill_tokens_per_s"], ".1f", " tokens/s")),
+        ("decode", number(s["decode_tokens_per_s"], ".1f", " tokens/s")),
+        ("inter-token p50 / p95", f"{number(s['itl_p50_ms'], '.1f')} / {number(s['itl_p95_ms'], '.1f', ' ms')}"),
+        ("peak RSS", number(s["peak_rss_mb"], ",.0f", " MB")),
+        ("peak footprint", number(s["peak_footprint_mb"], ",.0f", " MB (anon + swap: what the budget counts)")),
+        ("peak file-backed", number(s.get("peak_file_mb"), ",.0f", " MB (mmap'd weights: not counted)")),
     ]
     rows += _emulation_rows(report) + _energy_rows(report)
     rows.append(("limits", ""))
@@ -61,7 +57,9 @@ def _emulation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     lags = emulation.get("host_lag_by_phase") or {}
 
     def pair(target: float | None, achieved: float | None, unit: str, phase: str) -> str:
-        text = f"{_num(target, '.2f' if unit == ' s' else '.1f')} / {_num(achieved, '.2f' if unit == ' s' else '.1f')}"
+        text = (
+            f"{number(target, '.2f' if unit == ' s' else '.1f')} / {number(achieved, '.2f' if unit == ' s' else '.1f')}"
+        )
         text += unit
         if phase in lags:
             text += f" (this host is {lags[phase]:.1f}x slower than the phone here)"

@@ -65,7 +65,8 @@ def outcome(report: Mapping[str, Any]) -> str:
     return status
 
 
-def _fmt(value: float | None, fmt: str, unit: str) -> str:
+def number(value: float | None, fmt: str, unit: str = "") -> str:
+    """A number with its unit, or "—" where there is none (every front end's tables use it)."""
     return "—" if value is None else f"{value:{fmt}}{unit}"
 
 
@@ -93,13 +94,13 @@ def summary_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     # energy is the phone's estimate; without a decode speed (a run killed early) it is at the predicted speed
     guess = _estimate(energy, s.get("decode_tokens_per_s") is not None)
     items = [
-        ("TTFT", _fmt(s.get("ttft_s"), ".2f", " s")),
-        ("prefill", _fmt(s.get("prefill_tokens_per_s"), ",.1f", " tok/s")),
-        ("decode", _fmt(s.get("decode_tokens_per_s"), ",.1f", " tok/s")),
-        ("p95 latency", _fmt(s.get("itl_p95_ms"), ",.1f", " ms")),
-        ("peak footprint", _fmt(s.get("peak_footprint_mb"), ",.0f", " MB")),
-        ("J/token", _fmt(energy.get("j_per_token"), ".3f", " J") + guess),
-        ("battery / 1k tokens", _fmt(energy.get("battery_pct_per_1k_tokens"), ".2f", " %") + guess),
+        ("TTFT", number(s.get("ttft_s"), ".2f", " s")),
+        ("prefill", number(s.get("prefill_tokens_per_s"), ",.1f", " tok/s")),
+        ("decode", number(s.get("decode_tokens_per_s"), ",.1f", " tok/s")),
+        ("p95 latency", number(s.get("itl_p95_ms"), ",.1f", " ms")),
+        ("peak footprint", number(s.get("peak_footprint_mb"), ",.0f", " MB")),
+        ("J/token", number(energy.get("j_per_token"), ".3f", " J") + guess),
+        ("battery / 1k tokens", number(energy.get("battery_pct_per_1k_tokens"), ".2f", " %") + guess),
         ("tokens", f"{s.get('prompt_tokens', 0):,} in · {s.get('generated_tokens', 0):,} out"),
     ]
     return items
