@@ -92,8 +92,8 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
     (
         "DRAM limit never written",
         "profiler/run/limits.py",
-        "        cgroup.set_memory_max(int(plan.dram_mb * MB))\n",
-        "        pass\n",
+        "            cgroup.set_memory_max(int(plan.dram_mb * MB))\n",
+        "            pass\n",
         ["tests/test_run.py::test_the_dram_cap_is_the_kernels_and_its_oom_kill_is_reported_as_dram_limit"],
     ),
     (

@@ -32,6 +32,8 @@ class Enforcement:
     cgroup: Any = None  # profiler.run.linux.Cgroup
     spawn_prefix: list[str] = field(default_factory=list)
     speed: Any = None  # this run's profiler.run.mechanisms.Mechanism (one instance), set by limits.prepare
+    pid: int | None = None  # the child, once limits.apply has it
+    cgroup_error: str = ""  # why there is no cgroup, for the limits that needed one
 
     def oom_kills(self) -> int:
         return self.cgroup.oom_kills() if self.cgroup is not None else 0
