@@ -28,11 +28,16 @@ class EnergyRate:
     ``joules(tokens, decode_s)`` = traffic_j_per_token × tokens + base_w × decode_s, which
     ends where ``profiler.phone.predict.run_energy`` does (J/token × tokens) when
     decode_s = tokens / tokens/s. ``battery_j`` is None for a profile without a battery.
+
+    ``pace_tps`` is the phone's decode speed the energy is priced at. With it, a token's energy
+    counts the phone's time to it, (tokens − 1) / pace_tps, not this host's: a host slower than
+    the phone would otherwise draw the phone's power for the host's longer time.
     """
 
     traffic_j_per_token: float
     base_w: float
     battery_j: float | None
+    pace_tps: float | None = None
 
     def joules(self, tokens: int, decode_s: float) -> float:
         return self.traffic_j_per_token * tokens + self.base_w * max(0.0, decode_s)
@@ -44,7 +49,9 @@ class EnergyRate:
 def rate_from_report(report: Mapping[str, Any]) -> EnergyRate | None:
     """The energy model of a finished run, rebuilt from its report; None where it has no phone energy.
 
-    A report without the decode power (written before the power model) or its speed keeps its J/token.
+    A report without the decode power (written before the power model) or its speed keeps its J/token;
+    otherwise the energy is paced at the speed the report priced it at (the run's, or the phone's
+    predicted one where this host was slower), so the curve ends at the report's total.
     """
     phone = report.get("energy") or {}
     profile = report.get("profile") or {}
@@ -55,13 +62,13 @@ def rate_from_report(report: Mapping[str, Any]) -> EnergyRate | None:
     battery = wh * 3600.0 if finite(wh) and wh > 0 else None
     if not finite(watts) or not finite(tps) or tps <= 0:
         return EnergyRate(traffic_j_per_token=float(jpt), base_w=0.0, battery_j=battery)
-    return EnergyRate(max(0.0, float(jpt) - float(watts) / tps), float(watts), battery)
+    return EnergyRate(max(0.0, float(jpt) - float(watts) / tps), float(watts), battery, pace_tps=float(tps))
 
 
 def energy_points(
     times: Iterable[Any], rate: EnergyRate, *, done: int = 0, first_t: float | None = None
 ) -> list[Point]:
-    """Cumulative phone energy at each token's time.
+    """Cumulative phone energy at each token's time (paced by the phone's speed where the rate has one).
 
     ``done`` tokens came before these (a live chart adds tokens as they stream) and the first of
     all was at ``first_t``; a token without a finite time still counts, but is not drawn.
@@ -72,7 +79,8 @@ def energy_points(
             continue
         if first_t is None:
             first_t = float(t)
-        points.append((float(t), rate.joules(k, float(t) - first_t)))
+        decode_s = (k - 1) / rate.pace_tps if rate.pace_tps else float(t) - first_t
+        points.append((float(t), rate.joules(k, decode_s)))
     return points
 
 

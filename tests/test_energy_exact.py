@@ -165,9 +165,11 @@ def test_a_finished_runs_rate_is_rebuilt_from_its_report():
         "profile": {"battery_wh": 2.0},
     }
     rate = series.rate_from_report(report)
-    assert rate == series.EnergyRate(traffic_j_per_token=pytest.approx(0.1), base_w=4.0, battery_j=7200.0)
+    assert rate == series.EnergyRate(
+        traffic_j_per_token=pytest.approx(0.1), base_w=4.0, battery_j=7200.0, pace_tps=10.0
+    )
     report["energy"]["power_w"] = 6.0  # more power than J/token × speed: no negative traffic
-    assert series.rate_from_report(report) == series.EnergyRate(0.0, 6.0, 7200.0)
+    assert series.rate_from_report(report) == series.EnergyRate(0.0, 6.0, 7200.0, pace_tps=10.0)
     old = {"energy": {"j_per_token": 0.2, "decode_tokens_per_s": 10.0}, "profile": {"battery_wh": 10.0}}
     assert series.rate_from_report(old) == series.EnergyRate(0.2, 0.0, 36_000.0)
     no_speed = {"energy": dict(report["energy"], decode_tokens_per_s=None), "profile": {"battery_wh": 2.0}}
@@ -175,7 +177,7 @@ def test_a_finished_runs_rate_is_rebuilt_from_its_report():
     no_cost = {"energy": dict(report["energy"], j_per_token=None), "profile": {"battery_wh": 2.0}}
     assert series.rate_from_report(no_cost) is None
     no_battery = series.rate_from_report({"energy": report["energy"], "profile": {}})
-    assert no_battery == series.EnergyRate(0.0, 6.0, None) and no_battery.battery_pct(1.0) is None
+    assert no_battery == series.EnergyRate(0.0, 6.0, None, 10.0) and no_battery.battery_pct(1.0) is None
     assert series.rate_from_report({}) is None
 
 

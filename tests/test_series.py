@@ -54,3 +54,14 @@ def test_the_svg_energy_chart_draws_the_series_models_points():
     assert len(xy) == len(expected)
     assert xy[-1][1] == pytest.approx(y_of(root, expected[-1][1]), abs=0.15)
     assert xy[0][1] == pytest.approx(y_of(root, expected[0][1]), abs=0.15)
+
+
+def test_a_host_slower_than_the_phone_is_priced_at_the_phones_pace():
+    paced = series.EnergyRate(0.5, 2.0, 1000.0, pace_tps=4.0)  # the phone: 4 tok/s; this host: one every 2 s
+    assert series.energy_points([1.0, 3.0, 5.0], paced) == [(1.0, 0.5), (3.0, 1.5), (5.0, 2.5)]
+    report = json.loads(PHONE.read_text())  # a run this host decoded at 72 tok/s, the phone's pace being 176
+    energy = report["energy"]
+    assert energy["speed_basis"] == "predicted speed" and report["emulation"]["host_slower_than_target"]
+    end = series.report_energy(report)[-1][1]
+    one_token = energy["power_w"] / energy["decode_tokens_per_s"]
+    assert energy["j_total"] - one_token - 1e-9 <= end <= energy["j_total"] + 1e-9  # the report's total

@@ -7,6 +7,7 @@ so the widgets never see more than 20 updates a second, whatever the token rate.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections import deque
 from dataclasses import dataclass
@@ -119,6 +120,9 @@ class _RunThread(QThread):
             rate = energy_rate(session.profile)
         except ProfilerError:
             rate = None
+        target = session.phone_target_tps()
+        if rate is not None and target:  # priced at the phone's pace, however slow this host is
+            rate = dataclasses.replace(rate, pace_tps=target)
         self.sig_session.emit(
             RunInfo(
                 run_id=session.run_id,
@@ -127,7 +131,7 @@ class _RunThread(QThread):
                 budget_mb=session.plan.budget_mb,
                 dram_mb=session.plan.dram_mb,
                 energy=rate,
-                target_tps=session.phone_target_tps(),
+                target_tps=target,
             )
         )
         try:
