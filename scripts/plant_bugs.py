@@ -260,8 +260,8 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
     (
         "run --pdf writes no PDF",
         "profiler/report/exports.py",
-        "        write(list(reports), path)\n",
-        "",
+        "_plugin_help(name, entry), _one_file(write)))",
+        "_plugin_help(name, entry), _one_file(lambda reports, path: None)))",
         ["tests/test_promises.py::test_run_writes_html_and_csv_and_report_takes_a_run_id"],
     ),
     (

@@ -105,3 +105,18 @@ def test_the_ladder_view_picks_its_own_model_and_phone(qtbot, window):
     view.profile_combo.setCurrentIndex(view.profile_combo.findData("pixel-8"))
     assert view.model_combo.currentData() == "gemma3-270m" and view.profile_combo.currentData() == "pixel-8"
     assert view.model_combo.count() >= 2 and view.profile_combo.count() >= 11
+
+
+def test_the_compare_charts_draw_the_series_models_energy(qtbot):
+    from profiler import series
+    from ui.compare_view import CompareCharts
+
+    report = json.loads((Path(__file__).parent / "data" / "schema1-iphone-16.json").read_text())
+    charts = CompareCharts()
+    qtbot.addWidget(charts)
+    charts.show_run(0, "phone", report)
+    (memory, latency, energy) = charts.curves[0]
+    xs, ys = energy.getData()
+    expected = series.report_energy(report)
+    assert list(xs) == pytest.approx([x for x, _ in expected]) and list(ys) == pytest.approx([y for _, y in expected])
+    assert len(memory.getData()[0]) == len(report["samples"]) and len(latency.getData()[0]) == len(report["tokens"])

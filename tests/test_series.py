@@ -65,3 +65,20 @@ def test_a_host_slower_than_the_phone_is_priced_at_the_phones_pace():
     end = series.report_energy(report)[-1][1]
     one_token = energy["power_w"] / energy["decode_tokens_per_s"]
     assert energy["j_total"] - one_token - 1e-9 <= end <= energy["j_total"] + 1e-9  # the report's total
+
+
+def test_a_live_run_is_priced_as_its_report_will_be(smollm2):
+    """The app's live rate comes from the session: the predicted backend's power, paced at the phone."""
+    from profiler.phone import predict
+    from profiler.run.config import RunConfig
+    from profiler.run.session import Session
+
+    session = Session(RunConfig(model="smollm2-135m", profile="iphone-16"))
+    rate = session.energy_rate()
+    assert rate is not None and rate.pace_tps == session.phone_target_tps()
+    final = predict.run_energy(session.profile, model=session.model, generated_tokens=64, decode_tps=None)
+    assert final is not None and rate.base_w == pytest.approx(final["power_w"], abs=1e-3)
+    host_paced = [1.0 + 0.05 * k for k in range(64)]  # this host: 20 tok/s, far slower than the phone
+    end = series.energy_points(host_paced, rate)[-1][1]
+    # ends one token short of the report's J/token × tokens: power counts the gaps between tokens
+    assert final["j_total"] - final["j_per_token"] - 1e-3 <= end <= final["j_total"] * 1.001

@@ -7,7 +7,6 @@ so the widgets never see more than 20 updates a second, whatever the token rate.
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from collections import deque
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from profiler.errors import ProfilerError
-from profiler.phone.energy import energy_rate
 from profiler.record import RunRecord
 from profiler.report import history
+from profiler.run import events
 from profiler.run.config import RunConfig
 from profiler.run.session import Event, Session
 from profiler.series import EnergyRate
@@ -117,12 +116,10 @@ class _RunThread(QThread):
         if self._stop_asked:
             session.stop()  # Stop was pressed while the model was being looked up
         try:
-            rate = energy_rate(session.profile)
+            rate = session.energy_rate()
         except ProfilerError:
             rate = None
         target = session.phone_target_tps()
-        if rate is not None and target:  # priced at the phone's pace, however slow this host is
-            rate = dataclasses.replace(rate, pace_tps=target)
         self.sig_session.emit(
             RunInfo(
                 run_id=session.run_id,
@@ -216,15 +213,17 @@ class RunController(QObject):
         tokens: list[Any] = []
         while self._events:
             event = self._events.popleft()
-            if event.kind == "sample":
-                samples.append(event.data)
-            elif event.kind == "token":
-                tokens.append(event.data)
-            elif event.kind in ("status", "warning"):
-                self.sig_status.emit(("warning: " if event.kind == "warning" else "") + str(event.data))
-            elif event.kind == "limits":
-                self.sig_limits.emit(event.data)
-            elif event.kind == "loaded":
+            if isinstance(event, events.Sampled):
+                samples.append(event.sample)
+            elif isinstance(event, events.TokenStreamed):
+                tokens.append(event.token)
+            elif isinstance(event, events.StatusChanged):
+                self.sig_status.emit(event.text)
+            elif isinstance(event, events.Warned):
+                self.sig_status.emit(f"warning: {event.text}")
+            elif isinstance(event, events.LimitsApplied):
+                self.sig_limits.emit(event.limits)
+            elif isinstance(event, events.ModelLoaded):
                 self.sig_status.emit("generating")
         if samples:
             self.sig_samples.emit(samples)

@@ -14,7 +14,7 @@ from profiler.paths import cli_path
 from profiler.phone.profiles import DEFAULT_PROFILE
 from profiler.record import RunRecord, write_json, write_problem
 from profiler.report import exports, history
-from profiler.run import mechanisms
+from profiler.run import events, mechanisms
 from profiler.run.config import RunConfig
 from profiler.run.session import Event, Session
 
@@ -100,15 +100,15 @@ def config_from(args: argparse.Namespace) -> RunConfig:
 
 def _printer(quiet: bool) -> Any:
     def on_event(event: Event) -> None:
-        if event.kind == "warning":  # on stderr even with --quiet, which quiets the output text
-            sys.stderr.write(f"warning: {event.data}\n")
+        if isinstance(event, events.Warned):  # on stderr even with --quiet, which quiets the output text
+            sys.stderr.write(f"warning: {event.text}\n")
         if quiet:
             return
-        if event.kind == "token":
-            sys.stdout.write(event.data.text)
+        if isinstance(event, events.TokenStreamed):
+            sys.stdout.write(event.token.text)
             sys.stdout.flush()
-        elif event.kind == "status" and event.data.startswith("measuring"):
-            sys.stderr.write(f"pocketprof: {event.data}…\n")  # a pause the user should not wonder about
+        elif isinstance(event, events.StatusChanged) and event.text.startswith("measuring"):
+            sys.stderr.write(f"pocketprof: {event.text}…\n")  # a pause the user should not wonder about
 
     return on_event
 

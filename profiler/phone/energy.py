@@ -119,12 +119,14 @@ def estimate(profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: flo
     )
 
 
-def energy_rate(profile: Profile, *, backend: str | None = None, threads: int | None = None) -> EnergyRate | None:
-    """The live energy model of a run on ``profile``; None for the host (no battery)."""
+def energy_rate(
+    profile: Profile, *, backend: str | None = None, threads: int | None = None, pace_tps: float | None = None
+) -> EnergyRate | None:
+    """The live energy model of a run on ``profile``, priced at ``pace_tps`` if given; None for the host."""
     if profile.is_host or profile.battery_wh is None:
         return None
     try:
         p = decode_power(profile, backend=backend or profile.default_backend, threads=threads)
     except ProfilerError:
         return None
-    return EnergyRate(traffic_j_per_token=0.0, base_w=p.watts, battery_j=battery_j(profile))
+    return EnergyRate(traffic_j_per_token=0.0, base_w=p.watts, battery_j=battery_j(profile), pace_tps=pace_tps)

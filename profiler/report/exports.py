@@ -8,6 +8,7 @@ app is installed and the engine never imports ``ui`` (ARCHITECTURE.md, "A new ex
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -63,7 +64,9 @@ def _csv(reports: Reports, path: Path) -> list[Path]:
     return written
 
 
-def _llama_bench(write: Callable[[list[dict[str, Any]], Path], None]) -> Callable[[Reports, Path], list[Path]]:
+def _one_file(write: Callable[[list[Any], Path], None]) -> Callable[[Reports, Path], list[Path]]:
+    """An exporter from a writer of one file (llama-bench's, a plug-in's)."""
+
     def exporter(reports: Reports, path: Path) -> list[Path]:
         write([dict(report) for report in reports], path)
         return [path]
@@ -75,17 +78,20 @@ register(Exporter("html", ".html", "a self-contained HTML report", _html))
 register(Exporter("csv", ".csv", "a folder for the samples and tokens CSV files", _csv))
 register(
     Exporter(
-        "llama_bench_json", ".json", "throughput as llama-bench -o json writes it", _llama_bench(llamabench.write_json)
+        "llama_bench_json", ".json", "throughput as llama-bench -o json writes it", _one_file(llamabench.write_json)
     )
 )
-register(
-    Exporter("llama_bench_csv", "", "throughput as llama-bench -o csv writes it", _llama_bench(llamabench.write_csv))
-)
+register(Exporter("llama_bench_csv", "", "throughput as llama-bench -o csv writes it", _one_file(llamabench.write_csv)))
+
+
+@functools.cache
+def _declared() -> tuple[metadata.EntryPoint, ...]:
+    return tuple(metadata.entry_points(group=PLUGIN_GROUP))  # read once: installed packages do not change
 
 
 def plugins() -> dict[str, metadata.EntryPoint]:
     """Formats other installed packages offer, not yet loaded (loading the app's imports Qt)."""
-    return {ep.name: ep for ep in metadata.entry_points(group=PLUGIN_GROUP) if ep.name not in EXPORTERS}
+    return {ep.name: ep for ep in _declared() if ep.name not in EXPORTERS}
 
 
 def names() -> list[str]:
@@ -103,20 +109,12 @@ def find(name: str, path: Path) -> Exporter:
         write = entry.load()
     except ImportError as exc:
         raise BadInput(f"{path}: {name} export needs {entry.value.split(':')[0]}, which cannot load: {exc}") from None
-    register(Exporter(name, f".{name}", _plugin_help(name, entry), _plugin(write)))
+    register(Exporter(name, f".{name}", _plugin_help(name, entry), _one_file(write)))
     return EXPORTERS[name]
 
 
 def _plugin_help(name: str, entry: metadata.EntryPoint) -> str:
     return f"the same report as {name.upper()} ({entry.value})"
-
-
-def _plugin(write: Callable[[list[Mapping[str, Any]], Path], None]) -> Callable[[Reports, Path], list[Path]]:
-    def exporter(reports: Reports, path: Path) -> list[Path]:
-        write(list(reports), path)
-        return [path]
-
-    return exporter
 
 
 def export(reports: Reports, **targets: Path | None) -> list[Path]:
@@ -125,11 +123,12 @@ def export(reports: Reports, **targets: Path | None) -> list[Path]:
     Formats are written in registry order, plug-ins last (a plug-in that cannot load loses nothing
     the others wrote). A failed write is a one-line BadInput naming the file.
     """
-    unknown = [name for name in targets if name not in names()]
+    known = names()
+    unknown = [name for name in targets if name not in known]
     if unknown:
-        raise BadInput(f"no exporter for {', '.join(map(repr, unknown))} (known: {', '.join(names())})")
+        raise BadInput(f"no exporter for {', '.join(map(repr, unknown))} (known: {', '.join(known)})")
     written: list[Path] = []
-    for name in names():
+    for name in known:
         target = targets.get(name)
         if target is None:
             continue

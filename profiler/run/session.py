@@ -34,6 +34,7 @@ from profiler.run.gpu import GpuMonitor
 from profiler.run.host_energy import HostEnergyMeter
 from profiler.run.sampler import Sampler, kill_now
 from profiler.run.speed_emulation import Hooks, SpeedEmulation
+from profiler.series import EnergyRate
 
 STOP_GRACE_S = 3.0
 POLL_S = 0.1  # the message loop's longest sleep: each wake-up costs a busy small host llama.cpp speed
@@ -77,8 +78,7 @@ class Session:
         self._prediction: Any = None
         self._socket_dir: Path | None = None
         hooks = Hooks(self.phone_prediction, self.phone_speed, self._measure, self._stop.is_set)
-        self.speed = SpeedEmulation(config, self.profile, self.model_path, self.plan, hooks)
-        self.speed.calibrate = calibrate
+        self.speed = SpeedEmulation(config, self.profile, self.model_path, self.plan, hooks, calibrate=calibrate)
 
     # -- control -------------------------------------------------------------------
     def stop(self) -> None:
@@ -210,6 +210,20 @@ class Session:
             return None
         prediction = self.phone_prediction()
         return prediction.speed.decode_tokens_per_s if prediction is not None else None
+
+    def energy_rate(self) -> EnergyRate | None:
+        """The phone's energy as this run goes, as the report will price it: the predicted backend's and
+        threads' power, paced at the phone's speed (a slower host would otherwise draw it for longer)."""
+        from profiler.phone import energy
+
+        prediction = self.phone_prediction()
+        speed = prediction.speed if prediction is not None else None
+        return energy.energy_rate(
+            self.profile,
+            backend=speed.backend if speed is not None else None,
+            threads=speed.threads if speed is not None else None,
+            pace_tps=self.phone_target_tps(),
+        )
 
     def warn(self, text: str) -> None:
         """A one-line warning: kept in the report's ``warnings`` and sent to the listener."""

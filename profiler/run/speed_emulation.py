@@ -36,11 +36,13 @@ class Hooks:
 
 
 class SpeedEmulation:
-    def __init__(self, config: RunConfig, profile: Profile, model_path: Any, plan: LimitPlan, hooks: Hooks) -> None:
+    def __init__(
+        self, config: RunConfig, profile: Profile, model_path: Any, plan: LimitPlan, hooks: Hooks, *, calibrate: bool
+    ) -> None:
         self.config, self.profile, self.model_path, self.plan, self.hooks = config, profile, model_path, plan, hooks
+        self.calibrate = calibrate  # False for a calibration run itself
         self.governor = SpeedGovernor(None)
         self.emulation: Emulation | None = None
-        self.calibrate = True
         self.throttle: Throttling | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
 
