@@ -14,7 +14,7 @@ import os
 import stat
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -218,11 +218,9 @@ def read_header(
             want = min(size, limit, more.safe)
 
 
-def _parse(path: Path, buf: Any, file_size: int | None = None) -> ModelInfo:
-    import gguf
-
-    r = _Reader(path, buf, file_size)
-    magic = bytes(buf[:4])
+def _header(path: Path, r: _Reader) -> tuple[int, int, int]:
+    """The magic, version and counts: (version, tensor count, metadata count), each checked against the size."""
+    magic = bytes(r.buf[:4])
     if magic != MAGIC:
         raise ModelFileError(f"{path}: not a GGUF file (starts with {magic!r}, expected {MAGIC!r})")
     r.pos = 4
@@ -237,12 +235,21 @@ def _parse(path: Path, buf: Any, file_size: int | None = None) -> ModelInfo:
         raise r.fail(f"header claims {n_kv} metadata entries, more than the file can hold")
     if n_tensors * 24 > r.size - r.pos:  # a tensor entry takes at least 24 bytes
         raise r.fail(f"header claims {n_tensors} tensors, more than the file can hold")
+    return version, n_tensors, n_kv
+
+
+def _metadata(r: _Reader, n_kv: int, n_tensors: int) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for i in range(n_kv):
         r.rest = (n_kv - i - 1) * 13 + n_tensors * 24
         key = r.string(f"metadata key {i}") or ""
         vtype = r.unpack("<I", f"type of {key!r}")
         meta[key] = r.value(vtype, repr(key))
+    return meta
+
+
+def _tensor_table(r: _Reader, n_tensors: int) -> list[tuple[str, list[int], int, int]]:
+    """(name, shape, type, offset) of every tensor, in file order."""
     tensors = []
     for i in range(n_tensors):
         r.rest = (n_tensors - i - 1) * 24
@@ -254,14 +261,23 @@ def _parse(path: Path, buf: Any, file_size: int | None = None) -> ModelInfo:
         ttype = r.unpack("<I", f"tensor {name!r} type")
         offset = r.unpack("<Q", f"tensor {name!r} offset")
         tensors.append((name, dims, ttype, offset))
-    alignment = meta.get("general.alignment", 32)
-    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-        raise r.fail(f"general.alignment {alignment!r} is not a power of two")
-    data_start = (r.pos + alignment - 1) // alignment * alignment
-    params = total_bytes = 0
-    elements: dict[str, int] = {}
-    biggest: dict[int, int] = {}
-    data_end = data_start
+    return tensors
+
+
+@dataclass
+class _Sizes:
+    params: int = 0
+    total_bytes: int = 0
+    elements: dict[str, int] = field(default_factory=dict)
+    biggest: dict[int, int] = field(default_factory=dict)  # bytes per tensor type
+    data_end: int = 0
+
+
+def _sizes(r: _Reader, tensors: list[tuple[str, list[int], int, int]], data_start: int) -> _Sizes:
+    """Elements and bytes of every tensor, and where the last one's data ends."""
+    import gguf
+
+    sizes = _Sizes(data_end=data_start)
     for name, dims, ttype, offset in tensors:
         try:
             block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
@@ -273,19 +289,31 @@ def _parse(path: Path, buf: Any, file_size: int | None = None) -> ModelInfo:
         if count > 1 << 48:
             raise r.fail(f"tensor {name!r} claims {count} elements")
         nbytes = count // block * type_size
-        params += count
-        elements[name] = count
-        total_bytes += nbytes
-        biggest[ttype] = biggest.get(ttype, 0) + nbytes
-        data_end = max(data_end, data_start + offset + nbytes)
-    if data_end > r.size:
+        sizes.params += count
+        sizes.elements[name] = count
+        sizes.total_bytes += nbytes
+        sizes.biggest[ttype] = sizes.biggest.get(ttype, 0) + nbytes
+        sizes.data_end = max(sizes.data_end, data_start + offset + nbytes)
+    return sizes
+
+
+def _parse(path: Path, buf: Any, file_size: int | None = None) -> ModelInfo:
+    r = _Reader(path, buf, file_size)
+    version, n_tensors, n_kv = _header(path, r)
+    meta = _metadata(r, n_kv, n_tensors)
+    tensors = _tensor_table(r, n_tensors)
+    alignment = meta.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise r.fail(f"general.alignment {alignment!r} is not a power of two")
+    sizes = _sizes(r, tensors, (r.pos + alignment - 1) // alignment * alignment)
+    if sizes.data_end > r.size:
         raise ModelFileError(
-            f"{path}: truncated GGUF: tensor data ends at byte {data_end:,}, the file has {r.size:,} bytes"
+            f"{path}: truncated GGUF: tensor data ends at byte {sizes.data_end:,}, the file has {r.size:,} bytes"
         )
-    lookup = elements.get("per_layer_token_embd.weight", 0)
-    if "output.weight" in elements:  # untied: the input table is only looked up
-        lookup += elements.get("token_embd.weight", 0)
-    return _info(path, r.size, version, meta, params, total_bytes, biggest, len(tensors), lookup)
+    lookup = sizes.elements.get("per_layer_token_embd.weight", 0)
+    if "output.weight" in sizes.elements:  # untied: the input table is only looked up
+        lookup += sizes.elements.get("token_embd.weight", 0)
+    return _info(path, r.size, version, meta, sizes.params, sizes.total_bytes, sizes.biggest, len(tensors), lookup)
 
 
 def _int(value: Any) -> int | None:

@@ -17,7 +17,7 @@ import psutil
 
 from profiler.record import MB, Limit
 from profiler.run import mechanisms
-from profiler.run.plan import Enforcement, LimitPlan
+from profiler.run.plan import Enforcement, Enforcer, LimitPlan
 
 NONE = mechanisms.NONE
 
@@ -28,13 +28,10 @@ def host_cores() -> list[int]:
     return list(range(psutil.cpu_count() or 1))
 
 
-class Watchdog:
+class Watchdog(Enforcer):
     """The memory budget: the sampler kills the child when its footprint passes it (jetsam, lmkd)."""
 
     key = "memory_budget"
-
-    def controllers(self, plan: LimitPlan) -> tuple[str, ...]:
-        return ()
 
     def limit(self, plan: LimitPlan, enforcement: Enforcement) -> Limit:
         if plan.budget_mb is None:
@@ -42,7 +39,7 @@ class Watchdog:
         return Limit(plan.budget_mb, "MB", "watchdog", "SIGKILL when footprint (anon + swap) passes it, like jetsam")
 
 
-class DramCap:
+class DramCap(Enforcer):
     """The phone's DRAM: a cgroup's memory.max (v2, v1), else a systemd scope's MemoryMax, else none."""
 
     key = "dram"
@@ -62,13 +59,10 @@ class DramCap:
         return Limit(plan.dram_mb, "MB", NONE, f"DRAM cap not enforced: {enforcement.cgroup_error}")
 
 
-class CoreAffinity:
+class CoreAffinity(Enforcer):
     """The phone's cores: the child's threads pinned to as many host cores (never the app's reserved ones)."""
 
     key = "cores"
-
-    def controllers(self, plan: LimitPlan) -> tuple[str, ...]:
-        return ()
 
     def limit(self, plan: LimitPlan, enforcement: Enforcement) -> Limit:
         available = host_cores()
@@ -88,13 +82,10 @@ class CoreAffinity:
         return Limit(wanted, "cores", "affinity" if plan.cores is not None else NONE, note or f"cores {chosen}")
 
 
-class ThreadCount:
+class ThreadCount(Enforcer):
     """llama.cpp's own thread count: set in the child's context, reported with the limits."""
 
     key = "threads"
-
-    def controllers(self, plan: LimitPlan) -> tuple[str, ...]:
-        return ()
 
     def limit(self, plan: LimitPlan, enforcement: Enforcement) -> Limit:
         return Limit(plan.threads, "threads", "llama.cpp n_threads")

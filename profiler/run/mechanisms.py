@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from profiler.record import Limit
+from profiler.run.plan import Enforcer
 from profiler.run.throttle import DutyCycle
 
 if TYPE_CHECKING:
@@ -37,19 +38,11 @@ class Throttling(Protocol):
     def achieved_factor(self) -> float | None: ...
 
 
-class Mechanism:
+class Mechanism(Enforcer):
     """One way to cap the child's speed. Subclasses set ``name`` and ``help`` and write ``limit``."""
 
     name: ClassVar[str]
     help: ClassVar[str]
-
-    def controllers(self, plan: LimitPlan) -> tuple[str, ...]:
-        """The cgroup controllers this mechanism needs made before the spawn."""
-        return ()
-
-    def limit(self, plan: LimitPlan, enforcement: Enforcement) -> Limit:
-        """After the spawn: put the cap in force and say what it is (mechanism ``none`` with why, if it is not)."""
-        raise NotImplementedError
 
     def start(self, pid: int, limit: Limit, factor_at: Callable[[float], float], origin: float) -> Throttling | None:
         """Start what must run beside the child (``factor_at``: seconds since ``origin`` → factor), if anything."""

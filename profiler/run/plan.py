@@ -24,6 +24,22 @@ class LimitPlan:
     reserved_cores: int = 0  # host cores left to the caller (the app's window), never given to the child
 
 
+class Enforcer:
+    """One limit on the child: what it needs made before the spawn, and what it puts in force after.
+
+    The memory budget, DRAM cap, cores and threads (``profiler.run.limits``) and every speed
+    mechanism (``profiler.run.mechanisms``) are enforcers; each writes ``limit``.
+    """
+
+    def controllers(self, plan: LimitPlan) -> tuple[str, ...]:
+        """The cgroup controllers this limit needs made before the spawn (none by default)."""
+        return ()
+
+    def limit(self, plan: LimitPlan, enforcement: Enforcement) -> Limit:
+        """After the spawn: put the limit in force and say what it is (mechanism ``none`` with why, if it is not)."""
+        raise NotImplementedError
+
+
 @dataclass
 class Enforcement:
     """The limits in force on one child, and what to undo when it is gone."""
