@@ -56,6 +56,7 @@ def test_every_float_option_refuses_nan_and_infinity(model: ModelInfo, name: str
         ("dram_mb", "--dram-mb"),
         ("sample_hz", "--sample-hz"),
         ("load_timeout_s", "--load-timeout"),
+        ("stream_interval_s", "--stream-interval"),
         ("batch", "--batch"),
         ("ubatch", "--ubatch"),
     ],

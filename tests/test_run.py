@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 from profiler.report import history
 from profiler.run import calibrate, leftovers, linux
 from profiler.run.config import RunConfig
+from profiler.run.events import TokenStreamed
 from profiler.run.session import Event, Session
 from tests.conftest import ROOT, run_cli, start_cli
 
@@ -51,7 +53,9 @@ def test_each_default_model_completes_under_iphone_16(model: str, tmp_path: Path
     assert report["limits"]["memory_budget"]["mechanism"] == "watchdog"
     assert report["limits"]["cores"]["mechanism"] == "affinity"
     assert report["host"]["llama_cpp"] and report["model"]["parameters"] > 1e8
-    assert s["sample_rate_hz"] >= 45
+    times = [sample["t"] for sample in report["samples"]]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.3  # 50 Hz, 5 Hz while memory holds still
+    assert 4 <= s["sample_rate_hz"] <= 55
 
 
 def test_budget_below_the_model_kills_during_load(tmp_path: Path):
@@ -268,3 +272,33 @@ def test_a_child_killed_as_the_stop_goes_out_is_a_stop_never_a_lost_child(monkey
     record = done[0]
     assert record.status == "stopped", (record.status, record.error)
     assert record.tokens and record.error is None
+
+
+def _bursts(interval_s: float) -> tuple[int, Session]:
+    """How many separate hand-overs brought a run's tokens to the parent."""
+    arrivals: list[float] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, TokenStreamed):
+            arrivals.append(time.monotonic())
+
+    config = RunConfig(
+        model="smollm2-135m", profile="host", max_tokens=48, ignore_eos=True, temperature=0.0,
+        stream_interval_s=interval_s,
+    )  # fmt: skip
+    session = Session(config, on_event=on_event)
+    session.run()
+    return 1 + sum(b - a > 0.01 for a, b in itertools.pairwise(arrivals)), session
+
+
+def test_tokens_reach_the_parent_in_bursts_of_the_stream_interval():
+    """Each hand-over wakes the parent; a bench test hands its tokens over once a second, each still timed."""
+    watched, run_watched = _bursts(0.05)
+    bench, run_bench = _bursts(1.0)
+    for session in (run_watched, run_bench):
+        tokens = session.record.tokens
+        assert session.record.status == "completed" and len(tokens) == 48
+        assert all(b.t > a.t for a, b in itertools.pairwise(tokens))  # every token has its own time
+    decode_s = run_bench.record.tokens[-1].t - run_bench.record.tokens[0].t
+    assert bench <= 2 + decode_s / 1.0  # the first at once, then one a second, and the rest at the end
+    assert watched >= min(8, decode_s / 0.05 / 2) and watched > 2 * bench

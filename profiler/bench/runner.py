@@ -22,6 +22,8 @@ from profiler.run.config import RunConfig
 from profiler.run.session import Event, Session
 
 CTX_SPARE = 8  # positions beyond the test's tokens (llama-bench sizes n_ctx to n_prompt + n_gen exactly)
+STREAM_S = 1.0  # a bench test's tokens reach the parent once a second: nobody watches them stream, and
+# each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill (RESULTS.md)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def config_for(test: BenchTest, options: Options, rep: int) -> RunConfig:
         ignore_eos=True,
         raw=True,
         warmup=True,
+        stream_interval_s=STREAM_S,
         seed=options.seed + rep,  # llama-bench's std::rand() gives each repetition other token ids
         mmap=options.mmap,
         gpu_layers=options.gpu_layers,

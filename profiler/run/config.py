@@ -43,12 +43,21 @@ class RunConfig:
     flash_attn: str = "auto"  # "auto" (llama.cpp decides per device), "on" or "off"
     prompt_tokens: int | None = None  # a bench test: this many random token ids in place of the prompt text
     warmup: bool = False  # llama-bench's warm-up (the prompt and one token, then cleared) before timing
+    stream_interval_s: float = 0.05  # the child hands its tokens over this often (each hand-over wakes the parent)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-FLOATS = ("temperature", "memory_budget_mb", "dram_mb", "speed_factor", "sample_hz", "load_timeout_s")
+FLOATS = (
+    "temperature",
+    "memory_budget_mb",
+    "dram_mb",
+    "speed_factor",
+    "sample_hz",
+    "load_timeout_s",
+    "stream_interval_s",
+)
 
 
 def _option(name: str) -> str:
@@ -70,7 +79,16 @@ def validate(config: RunConfig, model: ModelInfo) -> None:
     """One-line BadInput for any option that cannot work with this model."""
     for name in FLOATS:
         _finite(name, getattr(config, name))
-    positive = ("max_tokens", "ctx", "threads", "memory_budget_mb", "dram_mb", "sample_hz", "load_timeout_s")
+    positive = (
+        "max_tokens",
+        "ctx",
+        "threads",
+        "memory_budget_mb",
+        "dram_mb",
+        "sample_hz",
+        "load_timeout_s",
+        "stream_interval_s",
+    )
     for name in (*positive, "batch", "ubatch"):
         _positive(name, getattr(config, name))
     if config.speed_factor is not None and not 0 < config.speed_factor <= 1:
@@ -151,4 +169,5 @@ def child_config(c: RunConfig, model_path: Path, threads: int) -> dict[str, Any]
         "flash_attn": c.flash_attn,
         "prompt_tokens": c.prompt_tokens,
         "warmup": c.warmup,
+        "stream_interval_s": c.stream_interval_s,
     }

@@ -1,10 +1,17 @@
 """The parent-side sampler thread, with the memory-budget watchdog built in.
 
-It reads the child's memory at a fixed rate (50 Hz by default): RSS, footprint
+It reads the child's memory (50 times a second by default): RSS, footprint
 (anonymous + swap, the closest Linux figure to iOS ``phys_footprint``: dirty
 memory counts, clean file-backed pages do not), file-backed RSS, CPU % and
 threads. When the footprint passes the budget it sends SIGKILL at once, as iOS
 jetsam and Android lmkd do, and records the kill.
+
+While memory holds still (footprint and RSS each moving under ``STEADY_MB_S`` for
+``STEADY_S``, as during a decode, whose KV cache grows by kilobytes a token) it samples at
+``STEADY_HZ`` instead, and returns to the full rate at the first reading that moves. Each
+wake-up of this thread pre-empts one of llama.cpp's threads on a host whose cores all run
+them, and the others wait for it at their next barrier: at 50 Hz that cost a 2-core host
+about 5 % of its decode speed (benchmarks/RESULTS.md).
 
 iOS and Android kill at the allocation that crosses the limit. A model loading with
 ``--no-mmap`` grows by several MB a millisecond, so at 50 Hz alone the kill would land
@@ -58,6 +65,10 @@ def read_memory(pid: int, *, previous: dict[str, int] | None = None) -> dict[str
 
 NEAR_FRACTION = 0.05  # within 5 % of the budget, watch closely whatever the growth
 WATCH_S = 0.0005  # the close watch: ~30 us a statm read, so about 6 % of a core while it lasts
+STEADY_HZ = 5.0  # the rate while memory holds still
+STEADY_MB_S = 8.0  # "still": footprint and RSS each moving slower than this (a decode's KV cache: 0.1-2 MB/s)
+STEADY_S = 0.1  # ... for this long (five readings at 50 Hz)
+SLOW_READS_S = 0.1  # CPU %, swap, threads and the GPU are read at most this often (steadier, cheaper)
 
 
 def kill_now(pid: int) -> None:
@@ -94,6 +105,8 @@ class Sampler(threading.Thread):
         self._proc = psutil.Process(pid)
         self._last: tuple[float, float] | None = None  # (t, footprint MB) of the reading before this one
         self._slope = 0.0  # footprint growth between the last two samples, MB/s
+        self._last_rss = 0.0  # RSS of the reading before this one, MB
+        self._still_s = 0.0  # how long footprint and RSS have held still
 
     def stop(self) -> None:
         self._halt.set()
@@ -112,25 +125,27 @@ class Sampler(threading.Thread):
         gpu_mem: float | None = None
         gpu_power: float | None = None
         deadline = time.monotonic()
-        tick = 0
+        slow_read_at = -1.0  # when CPU %, swap, threads and the GPU were last read
         full: dict[str, int] | None = None
         while not self._halt.is_set():
             try:
-                mem = read_memory(self.pid, previous=full if tick % 5 else None)  # swap and threads at ~10 Hz
+                now = time.monotonic()
+                slow = now - slow_read_at >= SLOW_READS_S
+                mem = read_memory(self.pid, previous=None if slow else full)
                 if not mem.get("rss"):
                     break  # an exiting child (a zombie) reads as empty: not a reading of the run
-                if tick % 5 == 0:
+                if slow:
                     full = mem
-                now = time.monotonic()
-                if tick % 5 == 0:  # CPU % over ~100 ms windows, steadier than per 20 ms
                     cpu = self._cpu()
                     if now > last_t:
                         cpu_percent = 100.0 * (cpu - last_cpu) / (now - last_t)
                     last_cpu, last_t = cpu, now
             except (OSError, psutil.Error, ValueError):
                 break
-            if self.gpu is not None and tick % 5 == 0:  # NVML at ~10 Hz is plenty
+            if self.gpu is not None and slow:
                 gpu_mem, gpu_power = self.gpu.read(self.pid)
+            if slow:
+                slow_read_at = now
             sample = Sample(
                 t=now - self.t0,
                 rss_mb=mem.get("rss", 0) / MB,
@@ -143,8 +158,7 @@ class Sampler(threading.Thread):
                 gpu_mem_mb=gpu_mem,
                 gpu_power_w=gpu_power,
             )
-            if self._last is not None and sample.t > self._last[0]:
-                self._slope = (sample.footprint_mb - self._last[1]) / (sample.t - self._last[0])
+            self._track(sample)
             if self.budget_mb is not None and sample.footprint_mb > self.budget_mb and self.kill is None:
                 self._jetsam(sample, self._last)
             if self.on_sample is not None:
@@ -152,9 +166,9 @@ class Sampler(threading.Thread):
             if self.kill is not None:
                 break
             self._last = (sample.t, sample.footprint_mb)
-            tick += 1
-            deadline += self.period
-            if time.monotonic() - deadline > self.period:  # fell behind (machine busy): do not burst to catch up
+            self._last_rss = sample.rss_mb
+            deadline += self.current_period()
+            if time.monotonic() - deadline > self.current_period():  # fell behind (busy machine): no burst
                 deadline = time.monotonic()
             crossing = self._watch_until(deadline, full, sample)
             if crossing is not None:
@@ -163,11 +177,29 @@ class Sampler(threading.Thread):
                 break
         self.cpu_seconds = time.thread_time() - own
 
+    def _track(self, sample: Sample) -> None:
+        """Update the footprint's growth rate and how long memory has held still."""
+        if self._last is None or sample.t <= self._last[0]:
+            return
+        span = sample.t - self._last[0]
+        self._slope = (sample.footprint_mb - self._last[1]) / span
+        rss_rate = abs(sample.rss_mb - self._last_rss) / span
+        if abs(self._slope) < STEADY_MB_S and rss_rate < STEADY_MB_S:
+            self._still_s += span
+        else:
+            self._still_s = 0.0
+
+    def current_period(self) -> float:
+        """The full rate's period, or the steady rate's while memory has held still for STEADY_S."""
+        if self._still_s >= STEADY_S:
+            return max(self.period, 1.0 / STEADY_HZ)
+        return self.period
+
     def _near(self, now_s: float, footprint: float, slope: float, until_s: float) -> bool:
         """Could the footprint reach the budget before ``until_s``? (slope in MB/s)"""
         assert self.budget_mb is not None
         headroom = self.budget_mb - footprint
-        reach = max(0.0, slope) * (until_s - now_s + self.period)
+        reach = max(0.0, slope) * (until_s - now_s + self.current_period())
         return headroom <= NEAR_FRACTION * self.budget_mb or headroom <= 1.5 * reach
 
     def _watch_until(self, deadline: float, full: dict[str, int] | None, sample: Sample) -> Sample | None:

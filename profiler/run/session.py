@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection, Listener
+from multiprocessing.connection import Connection, Listener, Pipe, wait
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -37,7 +37,8 @@ from profiler.run.speed_emulation import Hooks, SpeedEmulation
 from profiler.series import EnergyRate
 
 STOP_GRACE_S = 3.0
-POLL_S = 0.1  # the message loop's longest sleep: each wake-up costs a busy small host llama.cpp speed
+POLL_S = 1.0  # the message loop's longest sleep (messages, the child's exit and stop() wake it sooner):
+# each needless wake-up pre-empts one of llama.cpp's threads on a host they fill
 
 
 def new_run_id() -> str:
@@ -73,6 +74,7 @@ class Session:
             self.record.warnings = [oversubscribed]
         self._inner: Session | None = None  # the calibration run, while one is going
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = Pipe(duplex=False)  # stop() wakes the message loop through it
         self._lock = threading.Lock()
         self.pid: int | None = None
         self._prediction: Any = None
@@ -84,6 +86,10 @@ class Session:
     def stop(self) -> None:
         """Ask the run to end: the child finishes its token and reports, or is killed."""
         self._stop.set()
+        try:
+            self._wake_w.send_bytes(b"")
+        except OSError:
+            pass  # the run is over and its pipe closed
         if self._inner is not None:
             self._inner.stop()  # a calibration run in progress
 
@@ -274,8 +280,10 @@ class Session:
             if sampler.kill is not None:
                 break
             try:
-                ready = conn.poll(POLL_S)
-                message = protocol.decode(conn.recv_bytes()) if ready else None
+                woken = wait([conn, self._wake_r], POLL_S)
+                while self._wake_r.poll():
+                    self._wake_r.recv_bytes()  # a stop: the loop's top sends it on
+                message = protocol.decode(conn.recv_bytes()) if conn in woken else None
             except (EOFError, OSError):
                 break
             if message is None:

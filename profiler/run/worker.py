@@ -130,17 +130,17 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
 
 class _Outbox:
     """Token messages, sent in bursts: the first at once (the phone's first-token gate waits on it),
-    then whatever has piled up every FLUSH_S. Each message wakes the parent, and on a host whose
-    cores all run llama.cpp's threads each wake-up stalls them at their next barrier."""
+    then whatever has piled up every ``interval_s`` (the run's ``stream_interval_s``: 50 ms for a
+    run that is watched, a second for a bench test). Each burst wakes the parent, and on a host
+    whose cores all run llama.cpp's threads each wake-up stalls them at their next barrier."""
 
-    FLUSH_S = 0.05
-
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, interval_s: float = 0.05) -> None:
         self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
+        self.interval_s = interval_s
 
     def token(self, stamp: float, **fields: Any) -> None:
         self.pending.append(protocol.encode("token", t=stamp, **fields))
-        if self.sent == 0 or stamp - self.flushed_at >= self.FLUSH_S:
+        if self.sent == 0 or stamp - self.flushed_at >= self.interval_s:
             self.flush(stamp)
 
     def flush(self, now: float) -> None:
@@ -157,7 +157,7 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
     reason = "length" if budget == config["max_tokens"] else "context_full"
     ignore_eos = bool(config.get("ignore_eos"))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    outbox = _Outbox(conn)
+    outbox = _Outbox(conn, float(config.get("stream_interval_s", 0.05)))
     produced = 0
     engine.decode(tokens)
     while True:
