@@ -162,7 +162,7 @@ def main() -> int:
                 f"      every device left out, held-out phones included: median over {both['devices']} devices "
                 f"{both['median_pct']:.1f} %"
             )
-        if key.endswith("lodo") or key.endswith("holdout"):
+        if key.endswith(("lomo", "lodo", "holdout")):
             per = doc["device_medians"].get(key, {}).get("per_device_pct", {})
             print("      " + ", ".join(f"{d} {v:.0f} %" for d, v in per.items()))
     print(f"  not scored (kernel class or core tier no other SoC has): {scores.notes.get('cpu unscored') or 'none'}")
