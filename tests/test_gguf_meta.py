@@ -61,3 +61,21 @@ def test_builtin_names_resolve_and_unknown_names_fail():
     assert models.resolve("smollm2-135m").name.endswith(".gguf")
     with pytest.raises(ModelFileError, match="not a built-in name"):
         models.resolve("smollm3")
+
+
+def test_an_unchanged_file_is_parsed_once_and_a_rewritten_one_again(tmp_path: Path, smollm2: Path):
+    """A bench builds a session per repetition: the same file is not walked again, a changed one is."""
+    copy = tmp_path / "model.gguf"
+    shutil.copyfile(smollm2, copy)
+    first = gguf_meta.read_metadata(copy)
+    assert gguf_meta.read_metadata(copy) is first  # not parsed again
+    data = bytearray(copy.read_bytes())
+    at = data.index(b"Smollm2 135M")
+    data[at : at + 7] = b"Renamed"  # same size, one string changed in place
+    with open(copy, "r+b") as handle:
+        handle.write(data[: at + 7])
+    again = gguf_meta.read_metadata(copy)
+    assert again.name.startswith("Renamed") and first.name.startswith("Smollm2")
+    moved = tmp_path / "other name.gguf"
+    shutil.copyfile(copy, moved)
+    assert gguf_meta.read_metadata(moved).path == str(moved)  # another path is its own entry

@@ -164,15 +164,32 @@ def check_path(path: Path) -> None:
         raise ModelFileError(f"{path}: empty file, not a GGUF model")
 
 
+_READ: dict[tuple[str, int, int, int, int, int], ModelInfo] = {}  # a file's identity and times -> its info
+_READ_MAX = 16
+
+
 def read_metadata(path: Path | str) -> ModelInfo:
-    """Parse the header, metadata and tensor table of a GGUF file."""
+    """Parse the header, metadata and tensor table of a GGUF file.
+
+    A file read before, unchanged since (same inode, size, modification and change times), is
+    not parsed again: a 262k-entry vocabulary takes most of a second to walk, and a bench
+    builds one session per repetition. Any write, rename over it or ``touch`` reads it afresh.
+    """
     path = Path(path)
     check_path(path)
     try:
+        info = os.stat(path)
+        key = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        if key in _READ:
+            return _READ[key]
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _parse(path, buf)
+            parsed = _parse(path, buf)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(_READ) >= _READ_MAX:
+        _READ.pop(next(iter(_READ)))  # the oldest
+    _READ[key] = parsed
+    return parsed
 
 
 class _Remote(str):
