@@ -48,13 +48,19 @@ time.sleep(1.2)                      # still again
 """
 
 
-def test_full_rate_while_memory_moves_slow_while_it_holds_still():
+def test_full_rate_while_memory_moves_slow_while_it_holds_still_once_loaded():
     child = subprocess.Popen([sys.executable, "-c", GROWER])
     samples: list[Sample] = []
+    loading: list[Sample] = []  # a second sampler, never told the model has loaded
     watcher = sampler.Sampler(child.pid, time.monotonic(), rate_hz=50.0, on_sample=samples.append)
+    watcher.settle()
+    unsettled = sampler.Sampler(child.pid, time.monotonic(), rate_hz=50.0, on_sample=loading.append)
     watcher.start()
+    unsettled.start()
     child.wait(timeout=30)
     watcher.join(timeout=5)
+    unsettled.join(timeout=5)
+    assert max(b.t - a.t for a, b in itertools.pairwise(loading)) < 0.1  # while loading: 50 Hz throughout
     pairs = list(itertools.pairwise(samples))
     growing = [b.t - a.t for a, b in pairs if b.footprint_mb - a.footprint_mb > 1.0]
     assert len(growing) >= 10  # the growth was seen step by step, not in one jump

@@ -6,9 +6,11 @@ memory counts, clean file-backed pages do not), file-backed RSS, CPU % and
 threads. When the footprint passes the budget it sends SIGKILL at once, as iOS
 jetsam and Android lmkd do, and records the kill.
 
-While memory holds still (footprint and RSS each moving under ``STEADY_MB_S`` for
-``STEADY_S``, as during a decode, whose KV cache grows by kilobytes a token) it samples at
-``STEADY_HZ`` instead, and returns to the full rate at the first reading that moves. Each
+Once the model has loaded (:meth:`Sampler.settle`) and while memory holds still (footprint
+and RSS each moving under ``STEADY_MB_S`` for ``STEADY_S``, as during a decode, whose KV
+cache grows by kilobytes a token) it samples at ``STEADY_HZ`` instead, and returns to the full
+rate at the first reading that moves. Never while loading: a load that starts from a still
+footprint can grow by several MB a millisecond, too fast to find at 5 Hz. Each
 wake-up of this thread pre-empts one of llama.cpp's threads on a host whose cores all run
 them, and the others wait for it at their next barrier: at 50 Hz that cost a 2-core host
 about 5 % of its decode speed (benchmarks/RESULTS.md).
@@ -107,9 +109,14 @@ class Sampler(threading.Thread):
         self._slope = 0.0  # footprint growth between the last two samples, MB/s
         self._last_rss = 0.0  # RSS of the reading before this one, MB
         self._still_s = 0.0  # how long footprint and RSS have held still
+        self._settled = False  # the model has loaded: the rate may drop while memory holds still
 
     def stop(self) -> None:
         self._halt.set()
+
+    def settle(self) -> None:
+        """The model has loaded: from now on, sample at STEADY_HZ while memory holds still."""
+        self._settled = True
 
     def _cpu(self) -> float:
         times = self._proc.cpu_times()
@@ -191,7 +198,7 @@ class Sampler(threading.Thread):
 
     def current_period(self) -> float:
         """The full rate's period, or the steady rate's while memory has held still for STEADY_S."""
-        if self._still_s >= STEADY_S:
+        if self._settled and self._still_s >= STEADY_S:
             return max(self.period, 1.0 / STEADY_HZ)
         return self.period
 

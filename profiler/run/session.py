@@ -290,6 +290,8 @@ class Session:
                 if child.exited(proc) and not conn.poll(0):
                     break
                 continue
+            if message["type"] == "loaded":
+                sampler.settle()  # the load's fast growth is over: the sampler may slow while memory holds still
             if self._handle(message, t0):
                 break
 
