@@ -281,9 +281,8 @@ class Session:
                 break
             try:
                 woken = wait([conn, self._wake_r], POLL_S)
-                if self._wake_r in woken:
-                    while self._wake_r.poll():
-                        self._wake_r.recv_bytes()  # a stop: the loop's top sends it on
+                while self._wake_r.poll():
+                    self._wake_r.recv_bytes()  # a stop: the loop's top sends it on
                 message = protocol.decode(conn.recv_bytes()) if conn in woken else None
             except (EOFError, OSError):
                 break
