@@ -124,23 +124,26 @@ def test_speed_factor_half_halves_decode_speed():
     """The governor lands on half the calibrated host speed, and so about half of an unthrottled run's.
 
     The calibration is taken beside the runs, on the calibration's own prompt so that the runs
-    decode at the same context positions; on a shared two-core host it still drifts ±20 % from
-    one minute to the next, hence the wide band on the second ratio (a factor ignored gives ~1.0,
-    one applied twice ~0.25).
+    decode at the same context positions. A calibration is kept only when the host was quiet and
+    the child got its cores, so it is the host at its best; an unthrottled run takes what it gets
+    (in CI one ran 1.39× slower than the calibration beside it). So the throttled runs are held
+    against the best of three unthrottled ones, in a band that still tells the factor ignored
+    (~1.0) or applied twice (~0.25) from the factor applied once.
     """
     calibrate.clear()  # the host speed the governor aims at is measured now, beside the runs below
     prompt = calibrate.prompt()
-    to_target, to_full = [], []
-    for _ in range(2):  # alternate, compare side by side: this machine is noisy
+    to_target, halves, fulls = [], [], []
+    for _ in range(3):  # alternate, compare side by side: this machine is noisy
         common = dict(max_tokens=96, temperature=0.0, profile="host", ignore_eos=True, prompt=prompt)
-        full = run(**common).record.summary.decode_tokens_per_s
+        fulls.append(run(**common).record.summary.decode_tokens_per_s)
         half = run(**common, speed_factor=0.5).record
         assert half.limits["speed"].mechanism == "duty cycle"
         target = half.throttle["governor_target_tokens_per_s"]
         to_target.append(half.summary.decode_tokens_per_s / target)
-        to_full.append(half.summary.decode_tokens_per_s / full)
+        halves.append(half.summary.decode_tokens_per_s)
     assert 0.85 <= statistics.median(to_target) <= 1.15, to_target
-    assert 0.35 <= statistics.median(to_full) <= 0.65, to_full
+    to_best = statistics.median(halves) / max(fulls)
+    assert 0.35 <= to_best <= 0.65, (halves, fulls)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads thread affinity from /proc")
