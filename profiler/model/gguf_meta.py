@@ -144,8 +144,8 @@ class _Count:
     count: int
 
 
-def check_path(path: Path) -> None:
-    """Fail with a one-line message for a path that cannot be a model file."""
+def check_path(path: Path) -> os.stat_result:
+    """Fail with a one-line message for a path that cannot be a model file; else its stat."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -162,6 +162,7 @@ def check_path(path: Path) -> None:
         raise ModelFileError(f"{path}: permission denied (cannot read the model file)")
     if info.st_size == 0:
         raise ModelFileError(f"{path}: empty file, not a GGUF model")
+    return info
 
 
 _READ: dict[tuple[str, int, int, int, int, int], ModelInfo] = {}  # a file's identity and times -> its info
@@ -176,9 +177,8 @@ def read_metadata(path: Path | str) -> ModelInfo:
     builds one session per repetition. Any write, rename over it or ``touch`` reads it afresh.
     """
     path = Path(path)
-    check_path(path)
+    info = check_path(path)
     try:
-        info = os.stat(path)
         key = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         if key in _READ:
             return _READ[key]

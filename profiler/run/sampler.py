@@ -105,9 +105,8 @@ class Sampler(threading.Thread):
         self.cpu_seconds = 0.0  # the sampler's own CPU cost, for the benchmark
         self._halt = threading.Event()
         self._proc = psutil.Process(pid)
-        self._last: tuple[float, float] | None = None  # (t, footprint MB) of the reading before this one
+        self._previous: Sample | None = None  # the reading before this one
         self._slope = 0.0  # footprint growth between the last two samples, MB/s
-        self._last_rss = 0.0  # RSS of the reading before this one, MB
         self._still_s = 0.0  # how long footprint and RSS have held still
         self._settled = False  # the model has loaded: the rate may drop while memory holds still
 
@@ -167,13 +166,13 @@ class Sampler(threading.Thread):
             )
             self._track(sample)
             if self.budget_mb is not None and sample.footprint_mb > self.budget_mb and self.kill is None:
-                self._jetsam(sample, self._last)
+                before = self._previous
+                self._jetsam(sample, None if before is None else (before.t, before.footprint_mb))
             if self.on_sample is not None:
                 self.on_sample(sample)
             if self.kill is not None:
                 break
-            self._last = (sample.t, sample.footprint_mb)
-            self._last_rss = sample.rss_mb
+            self._previous = sample
             deadline += self.current_period()
             if time.monotonic() - deadline > self.current_period():  # fell behind (busy machine): no burst
                 deadline = time.monotonic()
@@ -186,11 +185,12 @@ class Sampler(threading.Thread):
 
     def _track(self, sample: Sample) -> None:
         """Update the footprint's growth rate and how long memory has held still."""
-        if self._last is None or sample.t <= self._last[0]:
+        before = self._previous
+        if before is None or sample.t <= before.t:
             return
-        span = sample.t - self._last[0]
-        self._slope = (sample.footprint_mb - self._last[1]) / span
-        rss_rate = abs(sample.rss_mb - self._last_rss) / span
+        span = sample.t - before.t
+        self._slope = (sample.footprint_mb - before.footprint_mb) / span
+        rss_rate = abs(sample.rss_mb - before.rss_mb) / span
         if abs(self._slope) < STEADY_MB_S and rss_rate < STEADY_MB_S:
             self._still_s += span
         else:

@@ -281,8 +281,9 @@ class Session:
                 break
             try:
                 woken = wait([conn, self._wake_r], POLL_S)
-                while self._wake_r.poll():
-                    self._wake_r.recv_bytes()  # a stop: the loop's top sends it on
+                if self._wake_r in woken:
+                    while self._wake_r.poll():
+                        self._wake_r.recv_bytes()  # a stop: the loop's top sends it on
                 message = protocol.decode(conn.recv_bytes()) if conn in woken else None
             except (EOFError, OSError):
                 break
