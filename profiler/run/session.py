@@ -73,6 +73,7 @@ class Session:
         if oversubscribed:
             self.record.warnings = [oversubscribed]
         self._inner: Session | None = None  # the calibration run, while one is going
+        self.turns_after_stop = 0  # message-loop wake-ups once the stop went out (a handful; a spin is thousands)
         self._stop = threading.Event()
         self._wake_r, self._wake_w = Pipe(duplex=False)  # stop() wakes the message loop through it
         self._lock = threading.Lock()
@@ -271,8 +272,10 @@ class Session:
                     conn.send_bytes(protocol.encode("stop"))
                 except OSError:
                     break  # the child is already gone (abort() killed it as the stop went out): a stop all the same
-            if stop_sent is not None and now - stop_sent > STOP_GRACE_S:
-                break
+            if stop_sent is not None:
+                if now - stop_sent > STOP_GRACE_S:
+                    break
+                self.turns_after_stop += 1
             if record.loaded_at_s is None and now - started > self.config.load_timeout_s:
                 record.status = "error"
                 record.error = f"the model did not load within {self.config.load_timeout_s:g} s (load timeout)"
