@@ -214,6 +214,15 @@ def test_leave_one_soc_out_scores_only_what_others_have_seen() -> None:
 
 
 # -- the shipped fit ----------------------------------------------------------------------
+def test_a_caller_changing_the_fit_changes_no_one_elses() -> None:
+    """load_fit() is shared by every prediction: a caller's edit must not reach the next one."""
+    mine = load_fit()
+    mine["cpu"]["constants"]["eta_bw"] = 123.0
+    mine["power"].clear()
+    again = load_fit()
+    assert again["cpu"]["constants"]["eta_bw"] != 123.0 and again["power"]
+
+
 def test_fit_json_was_made_from_this_dataset() -> None:
     """A changed dataset without a new fit fails here: run `make fit`."""
     assert load_fit()["dataset_sha256_16"] == fidelity.Inputs.load().digest()

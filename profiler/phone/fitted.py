@@ -42,9 +42,14 @@ class SpeedEstimate:
 
 
 @functools.cache
+def _fit_text() -> str:
+    return (resources.files("profiler.data") / "fit.json").read_text(encoding="utf-8")
+
+
 def load_fit() -> dict[str, Any]:
-    path = resources.files("profiler.data") / "fit.json"
+    """The fitted constants and errors, a fresh dict each call (the file is read once)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(_fit_text())
     except (OSError, json.JSONDecodeError) as exc:
+        path = resources.files("profiler.data") / "fit.json"
         raise BadInput(f"{path}: the fitted phone model cannot be read ({exc}); run `make fit`") from None
