@@ -188,6 +188,17 @@ def test_sigsegv_in_the_child_gives_an_error_report_and_a_healthy_parent(tmp_pat
     assert again.record.status == "completed"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd")
+def test_finished_runs_hold_no_file_descriptors():
+    """A sweep or the app keeps many sessions alive: none may keep a descriptor once its run ended."""
+    run(max_tokens=2)  # the first run opens what the process keeps (imports, caches)
+    before = len(os.listdir("/proc/self/fd"))
+    kept = [run(max_tokens=2) for _ in range(3)]
+    after = len(os.listdir("/proc/self/fd"))
+    assert all(s.record.status == "completed" for s in kept)
+    assert after <= before, (before, after)
+
+
 def test_stop_mid_run_keeps_what_was_measured():
     holder: dict[str, Session] = {}
 

@@ -9,6 +9,7 @@ exception that escapes is :class:`ModelFileError`.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import stat
@@ -165,10 +166,6 @@ def check_path(path: Path) -> os.stat_result:
     return info
 
 
-_READ: dict[tuple[str, int, int, int, int, int], ModelInfo] = {}  # a file's identity and times -> its info
-_READ_MAX = 16
-
-
 def read_metadata(path: Path | str) -> ModelInfo:
     """Parse the header, metadata and tensor table of a GGUF file.
 
@@ -178,18 +175,17 @@ def read_metadata(path: Path | str) -> ModelInfo:
     """
     path = Path(path)
     info = check_path(path)
+    return _read(str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _read(path: str, *identity: int) -> ModelInfo:
+    """The parse of ``path`` as it is now; ``identity`` (device, inode, size, times) only keys the cache."""
     try:
-        key = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-        if key in _READ:
-            return _READ[key]
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            parsed = _parse(path, buf)
+            return _parse(Path(path), buf)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(_READ) >= _READ_MAX:
-        _READ.pop(next(iter(_READ)))  # the oldest
-    _READ[key] = parsed
-    return parsed
 
 
 class _Remote(str):

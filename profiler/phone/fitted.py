@@ -41,9 +41,12 @@ class SpeedEstimate:
     note: str = ""
 
 
+_FIT = resources.files("profiler.data") / "fit.json"
+
+
 @functools.cache
 def _fit_text() -> str:
-    return (resources.files("profiler.data") / "fit.json").read_text(encoding="utf-8")
+    return _FIT.read_text(encoding="utf-8")
 
 
 def load_fit() -> dict[str, Any]:
@@ -51,5 +54,4 @@ def load_fit() -> dict[str, Any]:
     try:
         return json.loads(_fit_text())
     except (OSError, json.JSONDecodeError) as exc:
-        path = resources.files("profiler.data") / "fit.json"
-        raise BadInput(f"{path}: the fitted phone model cannot be read ({exc}); run `make fit`") from None
+        raise BadInput(f"{_FIT}: the fitted phone model cannot be read ({exc}); run `make fit`") from None

@@ -173,8 +173,9 @@ class Sampler(threading.Thread):
             if self.kill is not None:
                 break
             self._previous = sample
-            deadline += self.current_period()
-            if time.monotonic() - deadline > self.current_period():  # fell behind (busy machine): no burst
+            period = self.current_period()
+            deadline += period
+            if time.monotonic() - deadline > period:  # fell behind (busy machine): no burst
                 deadline = time.monotonic()
             crossing = self._watch_until(deadline, full, sample)
             if crossing is not None:

@@ -75,7 +75,7 @@ class Session:
         self._inner: Session | None = None  # the calibration run, while one is going
         self.turns_after_stop = 0  # message-loop wake-ups once the stop went out (a handful; a spin is thousands)
         self._stop = threading.Event()
-        self._wake_r, self._wake_w = Pipe(duplex=False)  # stop() wakes the message loop through it
+        self._wake_w: Connection | None = None  # while the message loop runs, stop() wakes it through this pipe
         self._lock = threading.Lock()
         self.pid: int | None = None
         self._prediction: Any = None
@@ -87,10 +87,12 @@ class Session:
     def stop(self) -> None:
         """Ask the run to end: the child finishes its token and reports, or is killed."""
         self._stop.set()
-        try:
-            self._wake_w.send_bytes(b"")
-        except OSError:
-            pass  # the run is over and its pipe closed
+        wake = self._wake_w
+        if wake is not None:
+            try:
+                wake.send_bytes(b"")
+            except OSError:
+                pass  # the loop ended and closed its pipe as the stop came
         if self._inner is not None:
             self._inner.stop()  # a calibration run in progress
 
@@ -259,6 +261,19 @@ class Session:
         self._emit(events.Sampled(sample))
 
     def _converse(self, conn: Connection, proc: Popen[bytes], sampler: Sampler, t0: float) -> None:
+        """The message loop, with the pipe stop() wakes it through open only while it runs."""
+        wake, self._wake_w = Pipe(duplex=False)
+        try:
+            self._message_loop(conn, proc, sampler, t0, wake)
+        finally:
+            writer, self._wake_w = self._wake_w, None
+            wake.close()
+            if writer is not None:
+                writer.close()
+
+    def _message_loop(
+        self, conn: Connection, proc: Popen[bytes], sampler: Sampler, t0: float, wake: Connection
+    ) -> None:
         record = self.record
         started = time.monotonic()
         stop_sent: float | None = None
@@ -283,10 +298,10 @@ class Session:
             if sampler.kill is not None:
                 break
             try:
-                woken = wait([conn, self._wake_r], POLL_S)
-                if self._wake_r in woken:
-                    while self._wake_r.poll():
-                        self._wake_r.recv_bytes()  # a stop: the loop's top sends it on
+                woken = wait([conn, wake], POLL_S)
+                if wake in woken:
+                    while wake.poll():
+                        wake.recv_bytes()  # a stop: the loop's top sends it on
                 message = protocol.decode(conn.recv_bytes()) if conn in woken else None
             except (EOFError, OSError):
                 break
