@@ -6,6 +6,7 @@ test_energy.py checks the numbers by hand; this file pins what each function ret
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -69,6 +70,19 @@ def test_an_estimate_has_every_field():
     assert got.power_w == pytest.approx(watts)
     assert got.error_pct == FIT["errors"]["energy"]["median_pct"]
     assert got.basis == f"CPU power model fitted to {FIT['rows']} phone power measurements, {estimate.threads} threads"
+
+
+def test_a_predicted_speed_carries_its_error_into_the_energy():
+    """J/token = power ÷ speed: a speed predicted ±97 % cannot give an energy good to ±10 %."""
+    prediction = predict(phone(), model=fake_model())
+    speed_error, power_error = prediction.speed.decode_error_pct, FIT["errors"]["power"]["median_pct"]
+    assert speed_error is not None and prediction.energy is not None
+    assert prediction.energy.error_pct == max(
+        FIT["errors"]["energy"]["median_pct"], round(math.hypot(power_error, speed_error), 1)
+    )
+    assert prediction.energy.error_pct >= speed_error
+    given = predict(phone(), model=fake_model(), decode_tps=10.0)  # a speed the user gives is not predicted
+    assert given.energy is not None and given.energy.error_pct == FIT["errors"]["energy"]["median_pct"]
 
 
 def test_without_an_energy_error_the_power_error_is_used(monkeypatch: pytest.MonkeyPatch):

@@ -31,6 +31,7 @@ The host's own measured energy is :mod:`profiler.run.host_energy`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,14 +102,24 @@ def j_per_token(power_w: float, decode_tps: float) -> float:
     return power_w / decode_tps
 
 
-def estimate(profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: float) -> EnergyEstimate:
-    """The energy of decoding at ``decode_tps`` on the phone, with its error."""
+def estimate(
+    profile: Profile, speed_estimate: SpeedEstimate, *, decode_tps: float, speed_error_pct: float | None = None
+) -> EnergyEstimate:
+    """The energy of decoding at ``decode_tps`` on the phone, with its error.
+
+    J/token divides the power by the speed, so a predicted speed (``speed_error_pct``: its stated
+    error) carries its error into the energy: the stated error is at least the power's and the
+    speed's errors combined, never the J/token error measured where the speed was well predicted.
+    """
     from profiler.phone import speed
 
     p = decode_power(profile, backend=speed_estimate.backend, threads=speed_estimate.threads)
     jpt = j_per_token(p.watts, decode_tps)
     errors = speed.load_fit()["power"].get("errors", {})
     error = errors.get("energy", {}).get("median_pct", p.error_pct)
+    if speed_error_pct is not None:
+        combined = math.hypot(p.error_pct or 0.0, speed_error_pct)
+        error = combined if error is None else max(error, round(combined, 1))
     return EnergyEstimate(
         j_per_token=jpt,
         battery_pct_per_1k_tokens=battery_pct(profile, 1000 * jpt),

@@ -274,7 +274,8 @@ def predict(
         kv_bytes_per_elem=kv_bytes_per_elem,
     )
     tps = decode_tps if decode_tps is not None else estimate.decode_tokens_per_s
-    cost = energy.estimate(profile, estimate, decode_tps=tps) if tps else None
+    speed_error = None if decode_tps is not None else estimate.decode_error_pct  # a given speed is not predicted
+    cost = energy.estimate(profile, estimate, decode_tps=tps, speed_error_pct=speed_error) if tps else None
     inputs = _inputs(model, shape, file_quant, quant, bits_per_weight, ctx, n_threads, prompt_tokens, kv_bytes_per_elem)
     inputs |= {"decode_tokens_per_s_used": tps, "decode_tps_given": decode_tps is not None}
     found = measured.find(profile, model, file_quant, estimate.backend)
