@@ -134,7 +134,7 @@ class _Outbox:
     run that is watched, a second for a bench test). Each burst wakes the parent, and on a host
     whose cores all run llama.cpp's threads each wake-up stalls them at their next barrier."""
 
-    def __init__(self, conn: Connection, interval_s: float = 0.05) -> None:
+    def __init__(self, conn: Connection, interval_s: float) -> None:
         self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
         self.interval_s = interval_s
 
@@ -157,7 +157,7 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
     reason = "length" if budget == config["max_tokens"] else "context_full"
     ignore_eos = bool(config.get("ignore_eos"))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    outbox = _Outbox(conn, float(config.get("stream_interval_s", 0.05)))
+    outbox = _Outbox(conn, float(config["stream_interval_s"]))  # child_config always sends it
     produced = 0
     engine.decode(tokens)
     while True:
