@@ -204,3 +204,8 @@ def test_a_killed_runs_energy_says_it_is_at_the_predicted_speed(tmp_path: Path):
     assert result.returncode == 3, result.stderr
     energy_line = next(line for line in result.stdout.splitlines() if "phone energy" in line)
     assert "at predicted speed" in energy_line, energy_line
+    report = json.loads(out.read_text())
+    error = report["energy"]["error_pct"]
+    assert f"phone energy (estimate ±{error:.0f} %)" in energy_line, energy_line  # how good, in every view
+    target = next(line for line in result.stdout.splitlines() if "decode target / achieved" in line)
+    assert f"(the target predicted ±{report['emulation']['target_decode_error_pct']:.0f} %)" in target, target

@@ -61,6 +61,9 @@ def _emulation_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             f"{number(target, '.2f' if unit == ' s' else '.1f')} / {number(achieved, '.2f' if unit == ' s' else '.1f')}"
         )
         text += unit
+        error = emulation.get(f"target_{phase}_error_pct") if unit != " s" else None
+        if error is not None:
+            text += f" (the target predicted ±{error:.0f} %)"
         if phase in lags:
             text += f" (this host is {lags[phase]:.1f}x slower than the phone here)"
         return text
@@ -98,9 +101,10 @@ def _energy_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     phone = report.get("energy")
     if phone:
+        error = phone.get("error_pct")
         rows.append(
             (
-                "phone energy (estimate)",
+                "phone energy (estimate)" if error is None else f"phone energy (estimate ±{error:.0f} %)",
                 f"{phone['j_total']:.2f} J · {phone['j_per_token']:.3f} J/token · {phone['battery_pct']:.4f} % "
                 f"of the battery · {phone['battery_pct_per_1k_tokens']:.2f} %/1k tokens · "
                 f"at {phone.get('speed_basis', 'the predicted speed')}",
