@@ -170,8 +170,10 @@ def test_the_cpu_estimate_carries_the_fits_errors_and_basis():
     table = fit["errors"]["decode"]
     entry = table.get("by_class", {}).get(got.kernel_class) or table["all"]
     assert (got.decode_error_pct, got.decode_error_p90_pct) == (entry["median_pct"], entry["p90_pct"])
-    pp = fit["errors"]["prefill"].get("by_class", {}).get(got.kernel_class) or fit["errors"]["prefill"]["all"]
-    assert (got.prefill_error_pct, got.prefill_error_p90_pct) == (pp["median_pct"], pp["p90_pct"])
+    own = fit["errors"]["prefill"].get("by_class", {}).get(got.kernel_class)
+    every = fit["errors"]["prefill"]["all"]  # a class never scored across phones quotes every class's p90
+    expected = (own["median_pct"], own["p90_pct"]) if own else (every["p90_pct"], every["p90_pct"])
+    assert (got.prefill_error_pct, got.prefill_error_p90_pct) == expected
     assert (
         got.backend == "cpu" and got.basis == f"llama.cpp CPU model fitted to {fit['rows']} phone measurements (Q4_K_M)"
     )

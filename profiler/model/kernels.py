@@ -1,11 +1,12 @@
 """Quantization types and the kernel classes that run them.
 
 llama.cpp multiplies each quantization type with its own kernel, and on ARM some
-types are repacked at load into interleaved int8 layouts (Q4_0, IQ4_NL, Q8_0: the
-``CPU_REPACK`` buffer in the load log) that the ``i8mm`` and ``dotprod``
-instructions run much faster than the K-quant and I-quant kernels. So speed
-follows the kernel class, not the bits per weight: on a Galaxy S23 a Q8_0 model
-decodes faster per parameter than its Q5_K_M (profiles/measurements/pocketpal.csv).
+types are repacked at load into interleaved int8 layouts (Q4_0, IQ4_NL, and since
+builds of late 2025 to early 2026 Q4_K, Q5_K, Q6_K and Q8_0: the ``CPU_REPACK``
+buffer in the load log) that the ``i8mm`` and ``dotprod`` instructions run much
+faster than the other K-quant and I-quant kernels. So speed follows the kernel
+class, not the bits per weight: on a Galaxy S23 a Q8_0 model decodes faster per
+parameter than its Q5_K_M (profiles/measurements/pocketpal.csv).
 
 A class groups the file types that share a kernel. ``NOMINAL_BPW`` is the bits per
 weight of a whole file of that type, for a size-only prediction (``--quant``):
@@ -98,8 +99,13 @@ NOMINAL_BPW: dict[str, float] = {
     "TQ2_0": 2.0625,
 }
 
-# Kernel classes that llama.cpp repacks into int8 layouts on ARM (``CPU_REPACK``).
-REPACKED = frozenset({"q4_0", "q8_0"})
+# Kernel classes that llama.cpp repacks into int8 layouts on ARM (``CPU_REPACK``). Q4_0 and
+# IQ4_NL since late 2024; the K-quants and Q8_0 only since builds of late 2025 to early 2026
+# (``REPACKED_LATE``; profiles/measurements/kernels.toml). A measurement of an older build
+# runs their plain kernels: its class is ``<class>-plain`` (profiler/phone/builds.py).
+REPACKED_LATE = frozenset({"q4_k", "q5_k", "q6_k", "q8_0"})
+REPACKED = frozenset({"q4_0"}) | REPACKED_LATE
+PLAIN = "-plain"
 
 
 def normalize(quant: str) -> str:

@@ -3,8 +3,9 @@
 HOW_PREDICTIONS_WORK = (
     "Every number about a phone is a prediction, not a measurement. Speed comes from a model of "
     "llama.cpp on the phone's CPU: the bytes each token reads over the memory bandwidth, and the "
-    "work of the quantization's own kernels (Q4_0 and Q8_0 run repacked int8 code, K- and I-quants "
-    "do not) over the cores the threads run on, the slowest core pacing the others; its constants "
+    "work of the quantization's own kernels (current llama.cpp runs Q4_0, Q8_0 and the K-quants "
+    "as repacked int8 code on ARM, I-quants not; measurements of older builds count as other "
+    "kernels) over the cores the threads run on, the slowest core pacing the others; its constants "
     "are fitted to about a thousand published phone measurements (profiles/measurements/), and a "
     "phone is described by its spec sheet (core types, clocks, memory), so one never measured is "
     "still predicted. GPU and NPU speeds are predicted only where phones with that backend were "

@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from profiler.phone import cpu_model, specs
+from profiler.model import kernels
+from profiler.phone import builds, cpu_model, specs
 from profiler.phone.cases import row_case
 from profiler.phone.cpu_model import FAMILIES, ROLES, TIERS, Case, Cases, Constants
 from profiler.phone.dataset import Measurement
@@ -157,22 +158,36 @@ def samples(
     models: dict[str, specs.ModelSpec],
     socs: dict[str, specs.Soc],
     core_types: dict[str, specs.CoreType],
+    kernel_builds: tuple[builds.Build, ...] | None = None,
 ) -> tuple[list[Sample], dict[str, int]]:
-    """The CPU llama.cpp samples the model can explain, and why the other rows were skipped."""
+    """The CPU llama.cpp samples the model can explain, and why the other rows were skipped.
+
+    ``kernel_builds`` (default: ``kernels.toml``'s table) says which rows ran the older,
+    plain K-quant and Q8_0 kernels; their prefill gets the ``-plain`` class (repacking moves
+    prefill 1.5-3.7x, decode 1.0-1.2x: llama.cpp PRs #16739, #18096, #18888). A K-quant or
+    Q8_0 row of an unknown build is skipped in both phases.
+    """
+    known_builds = builds.table() if kernel_builds is None else kernel_builds
     skipped: dict[str, int] = defaultdict(int)
     out: list[Sample] = []
     for row in rows:
         if row.backend != "cpu" or not row.is_llama_cpp:
             skipped["not llama.cpp on the CPU"] += 1
             continue
+        klass = builds.row_class(row, known_builds)
         for phase, tps in (("decode", row.decode_tps), ("prefill", row.prefill_tps)):
             if tps is None or not row.usable(phase):
+                continue
+            if klass is None and kernels.class_of(row.quant) is not None:
+                skipped[f"{phase}: K-quant or Q8_0 kernels unknown (llama.cpp build not stated)"] += 1
                 continue
             case = row_case(row, models=models, socs=socs, core_types=core_types, phase=phase)
             if case is None:
                 reason = "no spec sheet" if row.soc_id not in socs else "no model shape or kernel class"
                 skipped[f"{phase}: {reason}"] += 1
                 continue
+            if phase == "prefill" and klass is not None and klass != case.klass:
+                case = replace(case, klass=klass)  # decode shares the class: repacking moves it 1.0-1.2x
             out.append(Sample(row, phase, case, 1.0 / tps, TRUST_WEIGHT[row.trust]))
     return out, dict(skipped)
 

@@ -46,12 +46,14 @@ def class_for(quant: str | None, bits_per_weight: float | None) -> tuple[str, st
     return kernels.CLASSES[nearest], f"{nearest} (assumed from {bpw:g} bits per weight)"
 
 
-def _errors(section: dict[str, Any], phase: str, klass: str) -> tuple[float | None, float | None]:
+def _errors(section: dict[str, Any], phase: str, klass: str) -> tuple[float | None, float | None, bool]:
+    """(median, 90th percentile, whether the class has its own across-device score)."""
     table = section.get("errors", {}).get(phase, {})
-    entry = table.get("by_class", {}).get(klass) or table.get("all")
+    own = table.get("by_class", {}).get(klass)
+    entry = own or table.get("all")
     if not entry:
-        return None, None
-    return entry.get("median_pct"), entry.get("p90_pct")
+        return None, None, False
+    return entry.get("median_pct"), entry.get("p90_pct"), bool(own)
 
 
 def cpu_estimate(
@@ -89,8 +91,15 @@ def cpu_estimate(
     )
     prefill, _ = predict_one(prefill_case, k)
     _, decode = predict_one(decode_case, k)
-    dec_med, dec_p90 = _errors(fit, "decode", used_class)
-    pp_med, pp_p90 = _errors(fit, "prefill", used_class)
+    dec_med, dec_p90, dec_own = _errors(fit, "decode", used_class)
+    pp_med, pp_p90, pp_own = _errors(fit, "prefill", used_class)
+    for phase, own in (("decode", dec_own), ("prefill", pp_own)):
+        if not own and used_class == klass:
+            notes.append(f"{klass} {phase} was never predicted for a phone left out of the fit")
+    if not dec_own:
+        dec_med = dec_p90
+    if not pp_own:
+        pp_med = pp_p90
     seen = set(fit.get("tiers_seen", ()))
     unseen = sorted({c.tier for c in decode_case.used()} - seen)
     new_kinds = sorted({c.kind for c in decode_case.used()} - set(k.kinds))

@@ -1,0 +1,88 @@
+"""Which CPU kernels a measurement's llama.cpp build ran for K-quants and Q8_0.
+
+llama.cpp repacks Q4_K, Q5_K, Q6_K and Q8_0 weights for ARM's int8 instructions only since
+builds of late 2025 to early 2026, and repacking changes their prefill speed 1.5-3.7x
+(``profiles/measurements/kernels.toml`` lists the pull requests). A row of an older build is
+therefore another kernel class, ``<class>-plain``; a row whose build is unknown has no class
+the fit can use. The build is read from the row's ``runtime_version`` when it holds a build
+number, else from ``kernels.toml``'s table, matched on the runtime_version or the source.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiler.model import kernels
+from profiler.phone.dataset import Measurement, default_folder
+from profiler.phone.specs import SpecError, _toml
+
+OLD_UP_TO = 7058  # llama.cpp PR #16739's "NO REPACK" build, the last without any of these repacks
+NEW_FROM = 8672  # a build of 2026-04-11 (llama.cpp issue #21763), after the last of them (PR #19360)
+_NUMBER = (re.compile(r"\bb(\d{4,5})\b"), re.compile(r"\bbuild (\d{4,5})\b"), re.compile(r"\((\d{4,5})\)"))
+
+
+@dataclass(frozen=True)
+class Build:
+    match: str  # a substring of a row's runtime_version or source
+    repacked: bool
+    evidence: str
+
+
+@functools.cache
+def table(folder: Path | None = None) -> tuple[Build, ...]:
+    path = (folder or default_folder()) / "kernels.toml"
+    if not path.exists():
+        return ()
+    entries = _toml(path).get("build", [])
+    if not isinstance(entries, list):
+        raise SpecError(f"{path}: build: expected an array of tables ([[build]])")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: build[{i}]"
+        if not isinstance(entry, dict):
+            raise SpecError(f"{where}: expected a table")
+        match, repacked, evidence = entry.get("match"), entry.get("repacked"), entry.get("evidence")
+        if not isinstance(match, str) or not match.strip():
+            raise SpecError(f"{where}.match: expected a non-empty string")
+        if not isinstance(repacked, bool):
+            raise SpecError(f"{where}.repacked: expected true or false, got {repacked!r}")
+        if not isinstance(evidence, str) or not evidence.strip():
+            raise SpecError(f"{where}.evidence: say where it shows (a non-empty string)")
+        out.append(Build(match, repacked, evidence))
+    return tuple(out)
+
+
+def build_number(text: str) -> int | None:
+    """llama.cpp's build number in a version string: ``b9025``, ``build 6602``, ``e21cdc11a (8783)``."""
+    for pattern in _NUMBER:
+        found = pattern.search(text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def repacked(row: Measurement, builds: tuple[Build, ...]) -> bool | None:
+    """Whether the row's build repacks K-quants and Q8_0 on ARM; None when nothing says."""
+    number = build_number(row.runtime_version)
+    if number is not None:
+        if number <= OLD_UP_TO:
+            return False
+        return True if number >= NEW_FROM else None
+    for build in builds:
+        if build.match in row.runtime_version or build.match in row.source:
+            return build.repacked
+    return None
+
+
+def row_class(row: Measurement, builds: tuple[Build, ...]) -> str | None:
+    """The kernel class the row's build ran; None for a K-quant or Q8_0 row of an unknown build."""
+    klass = kernels.class_of(row.quant)
+    if klass is None or klass not in kernels.REPACKED_LATE:
+        return klass
+    done = repacked(row, builds)
+    if done is None:
+        return None
+    return klass if done else klass + kernels.PLAIN
