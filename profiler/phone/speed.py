@@ -95,7 +95,10 @@ def cpu_estimate(
     pp_med, pp_p90, pp_own = _errors(fit, "prefill", used_class)
     for phase, own in (("decode", dec_own), ("prefill", pp_own)):
         if not own and used_class == klass:
-            notes.append(f"{klass} {phase} was never predicted for a phone left out of the fit")
+            notes.append(
+                f"{klass} {phase} was never predicted for a phone left out of the fit: "
+                "its ± is the 90th percentile of every kernel's error"
+            )
     if not dec_own:
         dec_med = dec_p90
     if not pp_own:
