@@ -21,7 +21,11 @@ from profiler.phone.specs import SpecError, _toml
 
 OLD_UP_TO = 7058  # llama.cpp PR #16739's "NO REPACK" build, the last without any of these repacks
 NEW_FROM = 8672  # a build of 2026-04-11 (llama.cpp issue #21763), after the last of them (PR #19360)
-_NUMBER = (re.compile(r"\bb(\d{4,5})\b"), re.compile(r"\bbuild (\d{4,5})\b"), re.compile(r"\((\d{4,5})\)"))
+_NUMBER = (
+    re.compile(r"\bb(\d{4,5})\b"),  # b9025
+    re.compile(r"\b(?:build|version):? (\d{4,5})\b"),  # build 6602, llama.cpp's "build: 6602", "version: 4404"
+    re.compile(r"\b[0-9a-f]{7,40} \((\d{4,5})\)"),  # a commit, then the number: e21cdc11a (8783)
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,10 @@ def table(folder: Path | None = None) -> tuple[Build, ...]:
 
 
 def build_number(text: str) -> int | None:
-    """llama.cpp's build number in a version string: ``b9025``, ``build 6602``, ``e21cdc11a (8783)``."""
+    """llama.cpp's build number in a version string: ``b9025``, ``build 6602``, ``e21cdc11a (8783)``.
+
+    A number in brackets counts only after a commit hash: an app's ``1.10.3 (2025)`` is no build.
+    """
     for pattern in _NUMBER:
         found = pattern.search(text)
         if found:
@@ -67,11 +74,11 @@ def build_number(text: str) -> int | None:
 def repacked(row: Measurement, builds: tuple[Build, ...]) -> bool | None:
     """Whether the row's build repacks K-quants and Q8_0 on ARM; None when nothing says."""
     number = build_number(row.runtime_version)
-    if number is not None:
-        if number <= OLD_UP_TO:
-            return False
-        return True if number >= NEW_FROM else None
-    for build in builds:
+    if number is not None and number <= OLD_UP_TO:
+        return False
+    if number is not None and number >= NEW_FROM:
+        return True
+    for build in builds:  # no number, or one from the months the repacks landed: the table may know
         if build.match in row.runtime_version or build.match in row.source:
             return build.repacked
     return None

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from profiler.model import kernels
-from profiler.phone import accel, cpu_model, dataset, fit, power, specs
+from profiler.phone import accel, builds, cpu_model, dataset, fit, power, specs
 from profiler.phone.cases import MIB, expand, row_shape
 from profiler.phone.shape import kv_bytes_per_position
 
@@ -49,6 +49,11 @@ class Inputs:
     def load(cls, folder: Path | None = None) -> Inputs:
         folder = folder or dataset.default_folder()
         return cls(dataset.load(folder), specs.models(folder), specs.socs(folder), specs.cores(folder), folder)
+
+    @property
+    def builds(self) -> tuple[builds.Build, ...]:
+        """Which builds repack K-quants and Q8_0 (``kernels.toml`` of the same folder)."""
+        return builds.table(self.folder)
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -103,7 +108,9 @@ def device_median(per_device: dict[str, list[float]]) -> dict[str, Any]:
 # -- CPU -----------------------------------------------------------------------------------
 def cpu_part(inp: Inputs, scores: Scores) -> dict[str, Any]:
     usable = [r for r in inp.rows if r.split in ("fit", "decode-only")]
-    data, skipped = fit.samples(usable, models=inp.models, socs=inp.socs, core_types=inp.cores)
+    data, skipped = fit.samples(
+        usable, models=inp.models, socs=inp.socs, core_types=inp.cores, kernel_builds=inp.builds
+    )
     k = fit.fit(data)
     lodo, unscored = fit.lodo(data, k)
     by_class: dict[str, dict[str, list[float]]] = {p: defaultdict(list) for p in fit.PHASES}
@@ -131,7 +138,7 @@ def cpu_part(inp: Inputs, scores: Scores) -> dict[str, Any]:
             )
     scores.notes["cpu unscored"] = ", ".join(f"{soc} {n}" for soc, n in sorted(unscored.items()) if n)
     held = [r for r in inp.rows if r.split == "holdout"]
-    hdata, _ = fit.samples(held, models=inp.models, socs=inp.socs, core_types=inp.cores)
+    hdata, _ = fit.samples(held, models=inp.models, socs=inp.socs, core_types=inp.cores, kernel_builds=inp.builds)
     for s, e in zip(hdata, fit.relative_errors(hdata, k), strict=True):
         scores.add(
             f"cpu {s.phase} holdout",
@@ -240,7 +247,9 @@ def power_part(inp: Inputs, scores: Scores, cpu_constants: cpu_model.Constants) 
         scores.add("power lodo", s.row.soc_id, s.watts, s.watts * (1 + e), s.row.device)
     # energy: predicted power ÷ predicted speed against published J/token (llama.cpp CPU rows)
     usable_fit = [r for r in inp.rows if r.split in ("fit", "decode-only")]
-    data_cpu, _ = fit.samples(usable_fit, models=inp.models, socs=inp.socs, core_types=inp.cores)
+    data_cpu, _ = fit.samples(
+        usable_fit, models=inp.models, socs=inp.socs, core_types=inp.cores, kernel_builds=inp.builds
+    )
     energy_rows = [s for s in data_cpu if s.phase == "decode" and (s.row.energy_j_per_token or s.row.power_w)]
     by_soc: dict[str, list[fit.Sample]] = defaultdict(list)
     for s in energy_rows:

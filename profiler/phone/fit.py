@@ -164,8 +164,8 @@ def samples(
 
     ``kernel_builds`` (default: ``kernels.toml``'s table) says which rows ran the older,
     plain K-quant and Q8_0 kernels; their prefill gets the ``-plain`` class (repacking moves
-    prefill 1.5-3.7x, decode 1.0-1.2x: llama.cpp PRs #16739, #18096, #18888). A K-quant or
-    Q8_0 row of an unknown build is skipped in both phases.
+    prefill 1.5-3.7x, decode 1.0-1.2x: llama.cpp PRs #16739, #18096, #18888), and the prefill
+    of a K-quant or Q8_0 row of an unknown build is skipped. Decode shares one class.
     """
     known_builds = builds.table() if kernel_builds is None else kernel_builds
     skipped: dict[str, int] = defaultdict(int)
@@ -178,8 +178,8 @@ def samples(
         for phase, tps in (("decode", row.decode_tps), ("prefill", row.prefill_tps)):
             if tps is None or not row.usable(phase):
                 continue
-            if klass is None and kernels.class_of(row.quant) is not None:
-                skipped[f"{phase}: K-quant or Q8_0 kernels unknown (llama.cpp build not stated)"] += 1
+            if phase == "prefill" and klass is None and kernels.class_of(row.quant) is not None:
+                skipped["prefill: K-quant or Q8_0 kernels unknown (llama.cpp build not stated)"] += 1
                 continue
             case = row_case(row, models=models, socs=socs, core_types=core_types, phase=phase)
             if case is None:

@@ -97,7 +97,7 @@ def cpu_estimate(
         if not own and used_class == klass:
             notes.append(
                 f"{klass} {phase} was never predicted for a phone left out of the fit: "
-                "its ± is the 90th percentile of every kernel's error"
+                f"its ± is the 90th percentile of the {phase} rows that were"
             )
     if not dec_own:
         dec_med = dec_p90
