@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from profiler.errors import BadInput  # noqa: E402
 from profiler.phone import dataset, fidelity, fit  # noqa: E402
 from profiler.report.svgscatter import scatter  # noqa: E402
 
@@ -140,8 +141,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plots", type=Path, help="write the scatter plots (SVG) into this folder")
     args = parser.parse_args()
-    doc, scores = fidelity.build()
-    rows = dataset.load()
+    try:
+        doc, scores = fidelity.build()
+        rows = dataset.load()
+    except BadInput as exc:  # a bad row or spec sheet: one line naming the file and field
+        print(f"bench_fidelity: {exc}", file=sys.stderr)
+        return 2
     devices = {r.device for r in rows}
     print(f"dataset: {len(rows)} rows, {len(devices)} devices, fingerprint {doc['dataset_sha256_16']}")
     held = sorted({r.device for r in rows if r.split == "holdout"})
@@ -166,6 +171,8 @@ def main() -> int:
             per = doc["device_medians"].get(key, {}).get("per_device_pct", {})
             print("      " + ", ".join(f"{d} {v:.0f} %" for d, v in per.items()))
     print(f"  not scored (kernel class or core tier no other SoC has): {scores.notes.get('cpu unscored') or 'none'}")
+    skipped = ", ".join(f"{why} {n}" for why, n in sorted(doc["cpu"]["skipped"].items()))
+    print(f"  not fitted (figures): {skipped}")
     print("\nGPU and NPU (per API; prefill is predicted only on SoCs with measured prefill)")
     for key in sorted(k for k in doc["scores"] if k.split()[0] not in ("cpu", "memory", "power", "energy")):
         print(line(key, doc, by_device=True))

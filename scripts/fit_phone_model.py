@@ -15,13 +15,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from profiler.errors import BadInput  # noqa: E402
 from profiler.phone import fidelity  # noqa: E402
 
 OUT = ROOT / "profiler" / "data" / "fit.json"
 
 
 def main() -> int:
-    doc, _ = fidelity.build()
+    try:
+        doc, _ = fidelity.build()
+    except BadInput as exc:  # a bad row or spec sheet: one line naming the file and field, nothing written
+        print(f"fit_phone_model: {exc}", file=sys.stderr)
+        return 2
     OUT.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     cpu = doc["cpu"]["errors"]
     print(f"wrote {OUT.relative_to(ROOT)} from {doc['dataset_rows']} rows (dataset {doc['dataset_sha256_16']})")

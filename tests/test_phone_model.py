@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from profiler.cli import predict_cmd
 from profiler.errors import BadInput
 from profiler.phone import cases, cpu_model, dataset, fidelity, fit, measured, specs
 from profiler.phone import predict as pr
 from profiler.phone.cpu_model import Case, Cases, Constants, Core
 from profiler.phone.profiles import load_profile, load_profile_file
 from profiler.phone.speed import load_fit
+from profiler.report import describe
 from tests.test_predict import fake_model
 
 FOLDER = dataset.default_folder()
@@ -334,8 +336,27 @@ def test_a_measurement_of_the_same_phone_model_and_type_is_shown() -> None:
     assert p.measured, "PocketPal measured Qwen2.5-1.5B Q4_0 on a Galaxy S23"
     row = p.measured[0]
     assert row.decode_tps == pytest.approx(19.66) and "pocketpal" in row.source
+    assert measured.yardstick(p.measured) == row
     assert measured.model_id_for(qwen) == "qwen2.5-1.5b"
     assert not pr.predict(load_profile("pixel-8"), model=qwen).measured
+
+
+def test_a_measurement_that_is_not_comparable_says_so() -> None:
+    """The Pixel 9 Pro's Gemma 4 E4B CPU run is a throttled test-farm phone (a context row): never a yardstick."""
+    gemma = fake_model(name="Gemma 4 E4B It", quantization="Q4_K_M")
+    cpu = pr.predict(load_profile("pixel-9-pro"), model=gemma, backend="cpu")
+    (row,) = cpu.measured
+    assert row.decode_tps == pytest.approx(0.73) and row.caveat == measured.CONTEXT
+    assert row.label.endswith(measured.CONTEXT)
+    text = predict_cmd.single_text(cpu, load_profile("pixel-9-pro"))
+    assert "decode 0.7 tokens/s" in text and "not comparable: kept as context" in text
+    assert measured.yardstick(cpu.measured) is None  # the app's badge quotes no context row
+    reported = dict(describe.prediction_items(cpu.to_dict()))  # the HTML report's rows
+    assert reported["measured on Google Pixel 9 Pro"].endswith(measured.CONTEXT)
+    # a decode-only row: its prompt held an image, so its prefill is not shown beside a predicted one
+    gpu = pr.predict(load_profile("pixel-9-pro"), model=gemma, backend="gpu")
+    assert gpu.measured and all(m.prefill_tps is None and not m.caveat for m in gpu.measured)
+    assert [m.decode_tps for m in gpu.measured] == [pytest.approx(6.89)] * 2
 
 
 def test_cases_use_the_fastest_cores_first() -> None:

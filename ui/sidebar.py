@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from profiler.errors import ProfilerError
 from profiler.model import gguf_meta, models
-from profiler.phone import HOW_PREDICTIONS_WORK, predict
+from profiler.phone import HOW_PREDICTIONS_WORK, measured, predict
 from profiler.phone.profiles import DEFAULT_PROFILE, Profile, load_all
 from profiler.report import describe
 from profiler.run.config import RunConfig
@@ -252,7 +252,8 @@ class Sidebar(QWidget):
         word, fg, bg = BADGES[verdict]
         detail = f"predicted {total:,.0f} MB of {budget:,.0f} MB budget" if budget else f"predicted {total:,.0f} MB"
         detail += f" (weights {weights:,.0f}) · {describe.speed_phrase(estimate.speed)}"
-        for row in estimate.measured[:1]:
+        row = measured.yardstick(estimate.measured)
+        if row is not None:
             detail += f" · measured on {row.device}: {row.decode_tps or 0:,.1f} tok/s decode ({row.runtime})"
         self._badge(word, detail, fg, bg)
         self.fit_badge.setProperty("verdict", verdict)

@@ -67,8 +67,10 @@ def _pm(value: float | None, error: float | None) -> str:
 def _measured(pred: predictor.Prediction) -> list[tuple[str, str]]:
     rows = []
     for m in pred.measured:
-        what = f"prefill {_tps(m.prefill_tps)} (pp{m.prompt_tokens or '?'}), decode {_tps(m.decode_tps)} tokens/s"
-        rows.append(("measured", f"{what}, {m.threads or '?'} threads, on {m.device} ({m.runtime}); {m.source}"))
+        prefill = f"prefill {_tps(m.prefill_tps)} (pp{m.prompt_tokens or '?'}), " if m.prefill_tps else ""
+        what = f"{prefill}decode {_tps(m.decode_tps)} tokens/s"
+        text = f"{what}, {m.threads or '?'} threads, on {m.device} ({m.runtime}); {m.source}"
+        rows.append(("measured", f"{text}; {m.caveat}" if m.caveat else text))
     return rows
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from profiler.model import kernels
 from profiler.phone.dataset import Measurement, default_folder
-from profiler.phone.specs import SpecError, _toml
+from profiler.phone.specs import SpecError, read_toml
 
 OLD_UP_TO = 7058  # llama.cpp PR #16739's "NO REPACK" build, the last without any of these repacks
 NEW_FROM = 8672  # a build of 2026-04-11 (llama.cpp issue #21763), after the last of them (PR #19360)
@@ -40,7 +40,7 @@ def table(folder: Path | None = None) -> tuple[Build, ...]:
     path = (folder or default_folder()) / "kernels.toml"
     if not path.exists():
         return ()
-    entries = _toml(path).get("build", [])
+    entries = read_toml(path).get("build", [])
     if not isinstance(entries, list):
         raise SpecError(f"{path}: build: expected an array of tables ([[build]])")
     out = []

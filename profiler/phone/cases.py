@@ -41,7 +41,7 @@ def default_threads(cores: Sequence[Core]) -> int:
 
 def make_case(
     shape: Shape,
-    quant: str,
+    klass: str,
     cores: tuple[Core, ...],
     bandwidth_gbs: float,
     *,
@@ -50,10 +50,8 @@ def make_case(
     gen_tokens: int,
     kv_bytes_per_elem: float = 2.0,
 ) -> Case:
-    """The case of decoding ``gen_tokens`` after a ``prompt_tokens`` prompt (or prefilling it)."""
-    klass = kernels.class_of(quant)
-    if klass is None:
-        raise specs.SpecError(f"quantization {quant!r} has no llama.cpp kernel class")
+    """The case of decoding ``gen_tokens`` after a ``prompt_tokens`` prompt (or prefilling it)
+    with the kernels of class ``klass``."""
     # decode reads the KV cache written so far: the prompt plus half the generation on average
     kv = kv_bytes_per_position(shape, kv_bytes_per_elem) * (prompt_tokens + gen_tokens / 2)
     return Case(
@@ -87,11 +85,17 @@ def row_case(
     socs: dict[str, specs.Soc],
     core_types: dict[str, specs.CoreType],
     phase: str,
+    klass: str | None = None,
 ) -> Case | None:
-    """The case of a llama.cpp CPU row for ``phase`` ('decode' or 'prefill'); None when a spec is missing."""
+    """The case of a llama.cpp CPU row for ``phase`` ('decode' or 'prefill'); None when a spec is missing.
+
+    ``klass`` is the kernel class the row's build ran (:func:`profiler.phone.builds.row_class`),
+    by default the one its quantization type has now.
+    """
+    klass = klass or kernels.class_of(row.quant)
     soc = socs.get(row.soc_id)
     shape = row_shape(row, models)
-    if soc is None or shape is None or soc.memory_bandwidth_gbs is None or kernels.class_of(row.quant) is None:
+    if soc is None or shape is None or soc.memory_bandwidth_gbs is None or klass is None:
         return None
     try:
         cores = expand(soc.clusters, core_types)
@@ -104,7 +108,7 @@ def row_case(
         gen = 0
     return make_case(
         shape,
-        row.quant,
+        klass,
         cores,
         soc.memory_bandwidth_gbs,
         threads=row.threads,

@@ -118,8 +118,8 @@ def estimate(
     errors = speed.load_fit()["power"].get("errors", {})
     error = errors.get("energy", {}).get("median_pct", p.error_pct)
     if speed_error_pct is not None:
-        combined = math.hypot(p.error_pct or 0.0, speed_error_pct)
-        error = combined if error is None else max(error, round(combined, 1))
+        combined = round(math.hypot(p.error_pct or 0.0, speed_error_pct), 1)
+        error = combined if error is None else max(error, combined)
     return EnergyEstimate(
         j_per_token=jpt,
         battery_pct_per_1k_tokens=battery_pct(profile, 1000 * jpt),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -174,20 +174,20 @@ def samples(
         if row.backend != "cpu" or not row.is_llama_cpp:
             skipped["not llama.cpp on the CPU"] += 1
             continue
-        klass = builds.row_class(row, known_builds)
+        now = kernels.class_of(row.quant)  # decode's class whatever the build: repacking moves it 1.0-1.2x
+        then = builds.row_class(row, known_builds)  # prefill's: the class the row's build ran
         for phase, tps in (("decode", row.decode_tps), ("prefill", row.prefill_tps)):
             if tps is None or not row.usable(phase):
                 continue
-            if phase == "prefill" and klass is None and kernels.class_of(row.quant) is not None:
+            klass = now if phase == "decode" else then
+            if klass is None and now is not None:
                 skipped["prefill: K-quant or Q8_0 kernels unknown (llama.cpp build not stated)"] += 1
                 continue
-            case = row_case(row, models=models, socs=socs, core_types=core_types, phase=phase)
+            case = row_case(row, models=models, socs=socs, core_types=core_types, phase=phase, klass=klass)
             if case is None:
                 reason = "no spec sheet" if row.soc_id not in socs else "no model shape or kernel class"
                 skipped[f"{phase}: {reason}"] += 1
                 continue
-            if phase == "prefill" and klass is not None and klass != case.klass:
-                case = replace(case, klass=klass)  # decode shares the class: repacking moves it 1.0-1.2x
             out.append(Sample(row, phase, case, 1.0 / tps, TRUST_WEIGHT[row.trust]))
     return out, dict(skipped)
 

@@ -35,10 +35,15 @@ class Match:
     memory_kind: str
     trust: str
     source: str
+    caveat: str = ""  # why the run is not comparable with the prediction, when it is not
 
     @property
     def label(self) -> str:
-        return f"measured on {self.device} ({self.runtime}, {self.backend_detail}), {self.source}"
+        text = f"measured on {self.device} ({self.runtime}, {self.backend_detail}), {self.source}"
+        return f"{text}; {self.caveat}" if self.caveat else text
+
+
+CONTEXT = "not comparable: kept as context, neither fitted nor scored (its note in profiles/measurements says why)"
 
 
 def model_id_for(model: ModelInfo) -> str:
@@ -62,7 +67,12 @@ def _rows() -> tuple[dataset.Measurement, ...]:
 
 
 def find(profile: Profile, model: ModelInfo | None, quant: str | None, backend: str) -> tuple[Match, ...]:
-    """Rows of the dataset measured on this phone, with this model and quantization, on this backend."""
+    """Rows of the dataset measured on this phone, with this model and quantization, on this backend.
+
+    A figure the dataset keeps out of fits and scores (a decode-only row's prefill) is left out;
+    a context row (throttled, non-default settings...) says it is not comparable; comparable
+    rows come first.
+    """
     if model is None or not quant or not profile.soc_id:
         return ()
     wanted_model, wanted_quant = model_id_for(model), kernels.normalize(quant)
@@ -82,12 +92,18 @@ def find(profile: Profile, model: ModelInfo | None, quant: str | None, backend: 
                 quant=row.quant,
                 threads=row.threads,
                 prompt_tokens=row.prompt_tokens,
-                prefill_tps=row.prefill_tps,
+                prefill_tps=row.prefill_tps if row.split == "context" or row.usable("prefill") else None,
                 decode_tps=row.decode_tps,
                 memory_mb=row.memory_mb,
                 memory_kind=row.memory_kind,
                 trust=row.trust,
                 source=row.source,
+                caveat=CONTEXT if row.split == "context" else "",
             )
         )
-    return tuple(out)
+    return tuple(sorted(out, key=lambda m: bool(m.caveat)))
+
+
+def yardstick(matches: tuple[Match, ...]) -> Match | None:
+    """The measurement to quote beside a prediction in one line: the first comparable one, if any."""
+    return next((m for m in matches if not m.caveat), None)

@@ -85,7 +85,8 @@ def _fail(path: Path | str, where: str, message: str) -> SpecError:
     return SpecError(f"{path}: {where}: {message}")
 
 
-def _toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; a bad file is a one-line :class:`SpecError` naming it."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -159,7 +160,7 @@ def _core(path: Path, key: str, data: Any) -> CoreType:
 @functools.cache
 def cores(folder: Path | None = None) -> dict[str, CoreType]:
     path = (folder or default_folder()) / "cores.toml"
-    return {key: _core(path, key, value) for key, value in _toml(path).items()}
+    return {key: _core(path, key, value) for key, value in read_toml(path).items()}
 
 
 def _soc(path: Path, key: str, data: Any, known: dict[str, CoreType]) -> Soc:
@@ -191,7 +192,7 @@ def _soc(path: Path, key: str, data: Any, known: dict[str, CoreType]) -> Soc:
 def socs(folder: Path | None = None) -> dict[str, Soc]:
     path = (folder or default_folder()) / "socs.toml"
     known = cores(folder)
-    return {key: _soc(path, key, value, known) for key, value in _toml(path).items()}
+    return {key: _soc(path, key, value, known) for key, value in read_toml(path).items()}
 
 
 def _opt(path: Path, line: int, column: str, text: str, kind: type) -> Any:

@@ -47,13 +47,18 @@ def class_for(quant: str | None, bits_per_weight: float | None) -> tuple[str, st
 
 
 def _errors(section: dict[str, Any], phase: str, klass: str) -> tuple[float | None, float | None, bool]:
-    """(median, 90th percentile, whether the class has its own across-device score)."""
+    """(the error to state, the 90th percentile, whether the class has its own across-device score).
+
+    A class never predicted for a phone left out of the fit states the 90th percentile of the
+    rows that were, not their median.
+    """
     table = section.get("errors", {}).get(phase, {})
     own = table.get("by_class", {}).get(klass)
     entry = own or table.get("all")
     if not entry:
         return None, None, False
-    return entry.get("median_pct"), entry.get("p90_pct"), bool(own)
+    p90 = entry.get("p90_pct")
+    return (entry.get("median_pct") if own else p90), p90, bool(own)
 
 
 def cpu_estimate(
@@ -75,11 +80,10 @@ def cpu_estimate(
     if klass not in k.classes:
         used_class = BORROW.get(klass, "q4_k")
         notes.append(f"no phone measurement of {klass} kernels: speed borrowed from {used_class}")
-    quant_for_case = next(q for q, c in kernels.CLASSES.items() if c == used_class)
     decode_case, prefill_case = (
         cases.make_case(
             shape,
-            quant_for_case,
+            used_class,
             cores,
             bandwidth_gbs,
             threads=threads,
@@ -99,10 +103,6 @@ def cpu_estimate(
                 f"{klass} {phase} was never predicted for a phone left out of the fit: "
                 f"its ± is the 90th percentile of the {phase} rows that were"
             )
-    if not dec_own:
-        dec_med = dec_p90
-    if not pp_own:
-        pp_med = pp_p90
     seen = set(fit.get("tiers_seen", ()))
     unseen = sorted({c.tier for c in decode_case.used()} - seen)
     new_kinds = sorted({c.kind for c in decode_case.used()} - set(k.kinds))

@@ -178,13 +178,12 @@ def prediction_items(prediction: Mapping[str, Any]) -> list[tuple[str, str]]:
     if speed.get("note"):
         rows.append(("note", speed["note"]))
     for m in prediction.get("measured") or ():
-        rows.append(
-            (
-                f"measured on {m.get('device')}",
-                f"decode {m.get('decode_tps') or 0:,.1f} tok/s, prefill {m.get('prefill_tps') or 0:,.1f} tok/s "
-                f"({m.get('runtime')}, {m.get('backend_detail')}); {m.get('source')}",
-            )
+        prefill = f", prefill {m['prefill_tps']:,.1f} tok/s" if m.get("prefill_tps") else ""
+        text = (
+            f"decode {m.get('decode_tps') or 0:,.1f} tok/s{prefill} "
+            f"({m.get('runtime')}, {m.get('backend_detail')}); {m.get('source')}"
         )
+        rows.append((f"measured on {m.get('device')}", f"{text}; {m['caveat']}" if m.get("caveat") else text))
     return rows
 
 
