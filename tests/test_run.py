@@ -109,13 +109,17 @@ def test_a_loading_model_is_killed_within_5_percent_of_the_budget(budget: float)
 
 
 def test_kill_mid_generation_keeps_the_tokens_before_it():
-    # Keeping every position's logits grows the footprint by n_vocab × 4 bytes a token.
+    # Keeping every position's logits grows the footprint by n_vocab × 4 bytes a token; it rises in
+    # steps of about 17 MB once tokens come (to 111-114 MB from 94 MB, SmolLM2). The budget sits 12 MB
+    # over the probe's peak: a run's load and prefill reached 6 MB over it once in a dozen, and were killed
+    # before their first token with a 6 MB margin.
     probe = run(logits_all=True, temperature=0.0, max_tokens=8, ignore_eos=True)
     steady = max(s.footprint_mb for s in probe.record.samples)
-    session = run(logits_all=True, temperature=0.0, max_tokens=200, ignore_eos=True, memory_budget_mb=steady + 6)
+    budget = steady + 12
+    session = run(logits_all=True, temperature=0.0, max_tokens=200, ignore_eos=True, memory_budget_mb=budget)
     record = session.record
     assert record.status == "killed", record.error
-    assert record.kill is not None and record.kill.footprint_mb > steady + 6
+    assert record.kill is not None and record.kill.footprint_mb > budget
     assert 0 < record.kill.tokens_before_kill <= len(record.tokens) < 200
     assert record.output_text == "".join(t.text for t in record.tokens)
 
