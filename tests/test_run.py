@@ -11,13 +11,16 @@ import subprocess
 import sys
 import threading
 import time
+from multiprocessing import Pipe
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
+from profiler.record import Kill
 from profiler.report import history
-from profiler.run import calibrate, leftovers, linux
+from profiler.run import calibrate, leftovers, linux, outcome, protocol
 from profiler.run.config import RunConfig
 from profiler.run.events import TokenStreamed
 from profiler.run.session import Event, Session
@@ -120,8 +123,34 @@ def test_kill_mid_generation_keeps_the_tokens_before_it():
     record = session.record
     assert record.status == "killed", record.error
     assert record.kill is not None and record.kill.footprint_mb > budget
-    assert 0 < record.kill.tokens_before_kill <= len(record.tokens) < 200
+    assert 0 < record.kill.tokens_before_kill == len(record.tokens) < 200
     assert record.output_text == "".join(t.text for t in record.tokens)
+    assert [t.index for t in record.tokens] == list(range(len(record.tokens)))
+
+
+def test_a_budget_kill_keeps_the_tokens_still_in_the_pipe(tmp_path: Path):
+    """Tokens the child sent before the kill reach the record, and the kill counts them.
+
+    The sampler kills between two of the parent's reads: a burst of token messages may sit in the
+    pipe. Here the kill is already set when the loop starts, with five tokens in the pipe and the
+    sampler having seen none of them.
+    """
+    session = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8))
+    parent, child_end = Pipe()
+    wake, _ = Pipe(duplex=False)
+    t0 = time.monotonic()
+    for i in range(5):
+        child_end.send_bytes(protocol.encode("token", i=i, t=t0 + 0.1 * (i + 1), id=100 + i, text=f"w{i} "))
+    kill = Kill(reason="memory_budget", at_s=0.6, footprint_mb=130.0, limit_mb=120.0, tokens_before_kill=0)
+    sampler = SimpleNamespace(kill=kill, settle=lambda: None)
+    session._message_loop(parent, None, sampler, t0, wake)  # type: ignore[arg-type]
+    record = session.record
+    assert [t.id for t in record.tokens] == [100, 101, 102, 103, 104]
+    assert record.output_text == "w0 w1 w2 w3 w4 "
+    outcome.classify(
+        record, budget_kill=kill, exit_code=-9, oom_kills=0, stopped=False, t0=t0, log_path=tmp_path / "log"
+    )
+    assert record.status == "killed" and record.kill is not None and record.kill.tokens_before_kill == 5
 
 
 def test_speed_factor_half_halves_decode_speed():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from profiler.errors import ProfilerError
@@ -28,7 +29,8 @@ def classify(
 ) -> None:
     """Settle a run still marked 'running' once its child is gone: a kill, a stop, or an error."""
     if budget_kill is not None and record.status != "completed":
-        record.status, record.kill = "killed", budget_kill
+        # the sampler counted the tokens it had seen; the record also holds those still in the pipe
+        record.status, record.kill = "killed", replace(budget_kill, tokens_before_kill=len(record.tokens))
         record.error = None
         return
     if record.status != "running":

@@ -296,6 +296,7 @@ class Session:
                 record.error = f"the model did not load within {self.config.load_timeout_s:g} s (load timeout)"
                 break
             if sampler.kill is not None:
+                self._drain(conn, t0)
                 break
             try:
                 woken = wait([conn, wake], POLL_S)
@@ -313,6 +314,15 @@ class Session:
                 sampler.settle()  # the load's fast growth is over: the sampler may slow while memory holds still
             if self._handle(message, t0):
                 break
+
+    def _drain(self, conn: Connection, t0: float) -> None:
+        """After a budget kill, read what the child sent before it died: those tokens were measured."""
+        try:
+            while conn.poll(0):
+                if self._handle(protocol.decode(conn.recv_bytes()), t0):
+                    return
+        except (EOFError, OSError, ProtocolError):
+            return
 
     def _handle(self, message: dict[str, Any], t0: float) -> bool:
         """Apply one message to the record; True when the run is over."""
