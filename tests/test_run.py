@@ -14,6 +14,7 @@ import time
 from multiprocessing import Pipe
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import psutil
 import pytest
@@ -323,7 +324,7 @@ def test_a_child_killed_as_the_stop_goes_out_is_a_stop_never_a_lost_child(monkey
     assert record.tokens and record.error is None
 
 
-def _bursts(interval_s: float) -> tuple[int, Session]:
+def _bursts(interval_s: float, **options: Any) -> tuple[int, Session]:
     """How many separate hand-overs brought a run's tokens to the parent."""
     arrivals: list[float] = []
 
@@ -333,7 +334,7 @@ def _bursts(interval_s: float) -> tuple[int, Session]:
 
     config = RunConfig(
         model="smollm2-135m", profile="host", max_tokens=48, ignore_eos=True, temperature=0.0,
-        stream_interval_s=interval_s,
+        stream_interval_s=interval_s, **options,
     )  # fmt: skip
     session = Session(config, on_event=on_event)
     session.run()
@@ -351,3 +352,14 @@ def test_tokens_reach_the_parent_in_bursts_of_the_stream_interval():
     decode_s = run_bench.record.tokens[-1].t - run_bench.record.tokens[0].t
     assert bench <= 2 + decode_s / 1.0  # the first at once, then one a second, and the rest at the end
     assert watched >= min(8, decode_s / 0.05 / 2) and watched > 2 * bench
+
+
+def test_a_throttled_run_hands_its_tokens_over_often_enough_to_steer():
+    """The speed governor steers the throttle by the tokens as they arrive: a bench test whose speed
+    is emulated (a phone slower than the host, or a speed factor) keeps 50 ms, not a second."""
+    bursts, session = _bursts(1.0, speed_factor=0.5)
+    record = session.record
+    assert record.status == "completed" and len(record.tokens) == 48
+    assert record.throttle is not None and record.throttle["governor_target_tokens_per_s"]
+    decode_s = record.tokens[-1].t - record.tokens[0].t
+    assert bursts >= min(8, decode_s / 0.05 / 2) and bursts > 2 + decode_s / 1.0

@@ -23,7 +23,8 @@ from profiler.run.session import Event, Session
 
 CTX_SPARE = 8  # positions beyond the test's tokens (llama-bench sizes n_ctx to n_prompt + n_gen exactly)
 STREAM_S = 1.0  # a bench test's tokens reach the parent once a second: nobody watches them stream, and
-# each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill (RESULTS.md)
+# each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill (RESULTS.md);
+# an emulated phone's test keeps 50 ms, which its speed governor steers by (speed_emulation.py)
 
 
 @dataclass(frozen=True)

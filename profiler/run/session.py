@@ -190,7 +190,9 @@ class Session:
         record.limits = dict(enforcement.limits)
         self._emit(events.LimitsApplied(record.limits))
         self.speed.attach(enforcement.speed.start(proc.pid, record.limits["speed"], self.speed.factor_at, t0))
-        conn.send_bytes(protocol.encode("start", config=child_config(self.config, self.model_path, self.plan.threads)))
+        config = child_config(self.config, self.model_path, self.plan.threads)
+        config["stream_interval_s"] = self.speed.stream_interval(config["stream_interval_s"])
+        conn.send_bytes(protocol.encode("start", config=config))
         self._emit(events.StatusChanged("loading"))
 
     def _close_listener(self, listener: Listener) -> None:

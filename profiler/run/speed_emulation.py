@@ -35,6 +35,11 @@ class Hooks:
     stopped: Callable[[], bool]
 
 
+# The governor steers the throttle by the tokens' stamps as they reach the parent: handed over in
+# one-second bursts (a bench test's), a run shorter than a burst ends before it is steered at all.
+STEERED_STREAM_S = 0.05
+
+
 class SpeedEmulation:
     def __init__(
         self, config: RunConfig, profile: Profile, model_path: Any, plan: LimitPlan, hooks: Hooks, *, calibrate: bool
@@ -95,6 +100,10 @@ class SpeedEmulation:
             except OSError:
                 pass  # an unwritable cache costs a re-measure next time, not this run
         return measured, "measured now" if measured.trusted else "measured now, not trusted: not cached"
+
+    def stream_interval(self, requested_s: float) -> float:
+        """How often the child hands its tokens over: often enough for the governor to steer."""
+        return min(requested_s, STEERED_STREAM_S) if self.governor.target_tps else requested_s
 
     # -- while the child runs ------------------------------------------------------------
     def factor_at(self, seconds: float) -> float:
