@@ -23,6 +23,7 @@ from profiler.record import Kill
 from profiler.report import history
 from profiler.run import calibrate, leftovers, linux, outcome, protocol
 from profiler.run.config import RunConfig
+from profiler.run.emulate import Emulation
 from profiler.run.events import TokenStreamed
 from profiler.run.session import Event, Session
 from tests.conftest import ROOT, run_cli, start_cli
@@ -140,8 +141,11 @@ def test_a_budget_kill_keeps_the_tokens_still_in_the_pipe(tmp_path: Path):
     parent, child_end = Pipe()
     wake, _ = Pipe(duplex=False)
     t0 = time.monotonic()
+    child_end.send_bytes(protocol.encode("progress", stage="loading", fraction=1.0))  # not a measurement: skipped
     for i in range(5):
         child_end.send_bytes(protocol.encode("token", i=i, t=t0 + 0.1 * (i + 1), id=100 + i, text=f"w{i} "))
+    # the end came out before the kill landed: the run was still killed (jetsam does not wait for it)
+    child_end.send_bytes(protocol.encode("done", t=t0 + 0.55, reason="length", generated_tokens=5, prompt_tokens=4))
     kill = Kill(reason="memory_budget", at_s=0.6, footprint_mb=130.0, limit_mb=120.0, tokens_before_kill=0)
     sampler = SimpleNamespace(kill=kill, settle=lambda: None)
     session._message_loop(parent, None, sampler, t0, wake)  # type: ignore[arg-type]
@@ -152,6 +156,22 @@ def test_a_budget_kill_keeps_the_tokens_still_in_the_pipe(tmp_path: Path):
         record, budget_kill=kill, exit_code=-9, oom_kills=0, stopped=False, t0=t0, log_path=tmp_path / "log"
     )
     assert record.status == "killed" and record.kill is not None and record.kill.tokens_before_kill == 5
+
+
+def test_a_budget_kill_under_a_phone_keeps_no_first_token_the_gate_still_held(tmp_path: Path):
+    """Under an emulated phone the first token's time is the phone's first-token gate, which the kill
+    may have come before: one still in the pipe at the kill is not a token the app showed."""
+    session = Session(RunConfig(model="smollm2-135m", profile="galaxy-s23", max_tokens=8))
+    session.speed.emulation = Emulation(
+        target_decode_tps=20.0, target_prefill_tps=100.0, backend="cpu", calibration=None, calibration_source="none"
+    )
+    parent, child_end = Pipe()
+    wake, _ = Pipe(duplex=False)
+    t0 = time.monotonic()
+    child_end.send_bytes(protocol.encode("token", i=0, t=t0 + 0.1, id=7, text="w"))
+    kill = Kill(reason="memory_budget", at_s=0.2, footprint_mb=130.0, limit_mb=120.0, tokens_before_kill=0)
+    session._message_loop(parent, None, SimpleNamespace(kill=kill, settle=lambda: None), t0, wake)  # type: ignore[arg-type]
+    assert session.record.tokens == []
 
 
 def test_speed_factor_half_halves_decode_speed():

@@ -318,11 +318,19 @@ class Session:
                 break
 
     def _drain(self, conn: Connection, t0: float) -> None:
-        """After a budget kill, read what the child sent before it died: those tokens were measured."""
+        """After a budget kill, read the tokens the child sent before it died: they were measured.
+
+        Not a first token under an emulated phone: its time is the phone's first-token gate,
+        which the kill may have come before.
+        """
         try:
             while conn.poll(0):
-                if self._handle(protocol.decode(conn.recv_bytes()), t0):
+                message = protocol.decode(conn.recv_bytes())
+                if message["type"] != "token":
+                    continue
+                if not self.record.tokens and self.speed.emulation is not None:
                     return
+                self._handle(message, t0)
         except (EOFError, OSError, ProtocolError):
             return
 
