@@ -12,6 +12,7 @@ import pytest
 from profiler.bench import check, output, peer, plan, threads
 from profiler.bench.plan import BenchTest
 from profiler.bench.result import BenchResult, rep_seconds
+from profiler.bench.runner import Bench, Options
 from profiler.errors import BadInput
 from profiler.phone.profiles import load_profile
 from profiler.report import history, llamabench
@@ -338,3 +339,18 @@ def test_phone_curve_has_its_cliff_where_the_little_cores_start(smollm2: Path):
     assert decode.cores[bigger] == little
     assert f"thread {bigger + 1} lands on a" in decode.summary()
     assert threads.predicted(load_profile("host"), model, ctx=256, prompt_tokens=64) == []
+
+
+@pytest.mark.model
+def test_an_emulated_tests_speed_governor_goes_on_from_the_last_repetition(tmp_path: Path, monkeypatch):
+    """Each repetition is a new run whose governor would start from 1 and, in a decode under a
+    second, end the run before it had steered (SmolLM2 tg32 under galaxy-s23: 1.17x the phone at the
+    median, 1.00x with the correction carried; benchmarks/RESULTS.md)."""
+    monkeypatch.setenv("POCKETPROF_HOME", str(tmp_path))
+    test = BenchTest(model="smollm2-135m", profile="host", n_prompt=0, n_gen=48, threads=2)
+    [result] = Bench([test], Options(reps=3, speed_factor=0.5, keep_history=False)).run()
+    assert result.status == "completed", result.error
+    started = [r["throttle"]["governor_start"] for r in result.reports]
+    ended = [r["throttle"]["governor_correction"] for r in result.reports]
+    assert started[0] == 1.0 and started[1:] == pytest.approx(ended[:-1], abs=1e-4)
+    assert any(abs(c - 1.0) > 0.01 for c in ended)  # the governor did steer, so there was something to carry

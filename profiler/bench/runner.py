@@ -44,7 +44,7 @@ class Options:
     reserve_cores: int = 0
 
 
-def config_for(test: BenchTest, options: Options, rep: int) -> RunConfig:
+def config_for(test: BenchTest, options: Options, rep: int, speed_correction: float = 1.0) -> RunConfig:
     gen = max(test.n_gen, 1)  # a pp test samples the one token whose time ends the prompt
     return RunConfig(
         model=test.model,
@@ -68,6 +68,7 @@ def config_for(test: BenchTest, options: Options, rep: int) -> RunConfig:
         memory_budget_mb=options.memory_budget_mb,
         dram_mb=options.dram_mb,
         reserve_cores=options.reserve_cores,
+        speed_correction=speed_correction,
     )
 
 
@@ -136,12 +137,13 @@ class Bench:
 
     def _run_test(self, index: int, result: BenchResult) -> None:
         test, count = result.test, len(self.tests)
+        correction = 1.0  # an emulated test's speed governor goes on from where the last repetition left it
         for rep in range(self.options.reps):
             if self.stopped:
                 result.status = "stopped"
                 return
             self.on_progress(f"benchmark {index + 1}/{count} {describe(test)}: run {rep + 1}/{self.options.reps}")
-            session = Session(config_for(test, self.options, rep), on_event=self.on_event)
+            session = Session(config_for(test, self.options, rep, correction), on_event=self.on_event)
             if rep == 0:
                 result.prediction = _prediction(session, test)
             self._session = session
@@ -154,6 +156,7 @@ class Bench:
                 if problem:
                     self.problems.append(problem)
             result.reports.append(record.to_dict())
+            correction = float((record.throttle or {}).get("governor_correction") or correction)
             if record.status != "completed":
                 result.status, result.error = record.status, record.error or _kill_text(record.to_dict())
                 return

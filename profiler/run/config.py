@@ -44,6 +44,7 @@ class RunConfig:
     prompt_tokens: int | None = None  # a bench test: this many random token ids in place of the prompt text
     warmup: bool = False  # llama-bench's warm-up (the prompt and one token, then cleared) before timing
     stream_interval_s: float = 0.05  # the child hands its tokens over this often (each hand-over wakes the parent)
+    speed_correction: float = 1.0  # the speed governor's start: a bench carries it from one repetition to the next
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +58,7 @@ FLOATS = (
     "sample_hz",
     "load_timeout_s",
     "stream_interval_s",
+    "speed_correction",
 )
 
 
@@ -88,6 +90,7 @@ def validate(config: RunConfig, model: ModelInfo) -> None:
         "sample_hz",
         "load_timeout_s",
         "stream_interval_s",
+        "speed_correction",
     )
     for name in (*positive, "batch", "ubatch"):
         _positive(name, getattr(config, name))

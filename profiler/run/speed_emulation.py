@@ -46,7 +46,7 @@ class SpeedEmulation:
     ) -> None:
         self.config, self.profile, self.model_path, self.plan, self.hooks = config, profile, model_path, plan, hooks
         self.calibrate = calibrate  # False for a calibration run itself
-        self.governor = SpeedGovernor(None)
+        self.governor = SpeedGovernor(None, correction=config.speed_correction)
         self.emulation: Emulation | None = None
         self.throttle: Throttling | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
@@ -158,6 +158,7 @@ class SpeedEmulation:
         throttle.stop()
         record.throttle = {
             "achieved_factor": throttle.achieved_factor,
+            "governor_start": round(self.governor.start, 4),
             "governor_correction": round(self.governor.correction, 4),
             "governor_target_tokens_per_s": self.governor.target_tps,
         }

@@ -141,11 +141,13 @@ class SpeedGovernor:
     the factor by (target / observed) ** gain, at most every 100 ms.
     """
 
-    def __init__(self, target_tps: float | None, *, window_s: float = 0.75, gain: float = 0.35) -> None:
+    def __init__(
+        self, target_tps: float | None, *, window_s: float = 0.75, gain: float = 0.35, correction: float = 1.0
+    ) -> None:
         self.target_tps = target_tps
         self.window_s = window_s
         self.gain = gain
-        self.correction = 1.0
+        self.start = self.correction = correction  # 1, or where an earlier run of the same test ended
         self._stamps: deque[float] = deque()
         self._updated = 0.0
 
