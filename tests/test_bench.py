@@ -12,7 +12,7 @@ import pytest
 from profiler.bench import check, output, peer, plan, threads
 from profiler.bench.plan import BenchTest
 from profiler.bench.result import BenchResult, rep_seconds
-from profiler.bench.runner import Bench, Options
+from profiler.bench.runner import Bench, Options, carried_correction
 from profiler.errors import BadInput
 from profiler.phone.profiles import load_profile
 from profiler.report import history, llamabench
@@ -354,3 +354,10 @@ def test_an_emulated_tests_speed_governor_goes_on_from_the_last_repetition(tmp_p
     ended = [r["throttle"]["governor_correction"] for r in result.reports]
     assert started[0] == 1.0 and started[1:] == pytest.approx(ended[:-1], abs=1e-4)
     assert any(abs(c - 1.0) > 0.01 for c in ended)  # the governor did steer, so there was something to carry
+
+
+def test_only_a_governor_that_steered_hands_its_correction_on():
+    steered = {"governor_target_tokens_per_s": 61.3, "governor_correction": 0.8}
+    assert carried_correction(steered, 1.0) == 0.8
+    assert carried_correction({"governor_target_tokens_per_s": None, "governor_correction": 0.8}, 0.9) == 0.9
+    assert carried_correction(None, 0.9) == 0.9  # no throttle: the host at full speed

@@ -19,13 +19,14 @@ from typing import Any
 import psutil
 import pytest
 
-from profiler.record import Kill
+from profiler.record import Kill, Token
 from profiler.report import history
 from profiler.run import calibrate, leftovers, linux, outcome, protocol
 from profiler.run.config import RunConfig
 from profiler.run.emulate import Emulation
 from profiler.run.events import TokenStreamed
 from profiler.run.session import Event, Session
+from profiler.run.throttle import DutyCycle
 from tests.conftest import ROOT, run_cli, start_cli
 
 pytestmark = pytest.mark.model
@@ -158,20 +159,73 @@ def test_a_budget_kill_keeps_the_tokens_still_in_the_pipe(tmp_path: Path):
     assert record.status == "killed" and record.kill is not None and record.kill.tokens_before_kill == 5
 
 
-def test_a_budget_kill_under_a_phone_keeps_no_first_token_the_gate_still_held(tmp_path: Path):
-    """Under an emulated phone the first token's time is the phone's first-token gate, which the kill
-    may have come before: one still in the pipe at the kill is not a token the app showed."""
+def _phone_session_killed_at(ttft_s: float, recorded: int) -> tuple[Session, Kill, float]:
+    """A session under an emulated phone whose duty cycle gates the first token ``ttft_s`` after the
+    load (at 0.05 s), with ``recorded`` tokens already in the record, killed at 0.2 s."""
     session = Session(RunConfig(model="smollm2-135m", profile="galaxy-s23", max_tokens=8))
     session.speed.emulation = Emulation(
         target_decode_tps=20.0, target_prefill_tps=100.0, backend="cpu", calibration=None, calibration_source="none"
     )
+    session.speed.emulation.target_ttft_s = ttft_s
+    session.speed.attach(DutyCycle(os.getpid(), lambda s: 1.0))  # never started: it only says a gate exists
+    session.record.loaded_at_s = 0.05
+    session.record.tokens += [Token(index=i, t=0.06 + 0.01 * i, text="a", latency_ms=10.0) for i in range(recorded)]
+    kill = Kill(reason="memory_budget", at_s=0.2, footprint_mb=130.0, limit_mb=120.0, tokens_before_kill=recorded)
+    return session, kill, time.monotonic()
+
+
+@pytest.mark.parametrize(
+    ("ttft_s", "recorded", "kept"),
+    [(0.5, 0, 0), (0.01, 0, 2), (0.5, 1, 3)],
+    ids=["gate-held-past-the-kill", "gate-opened-before-it", "first-token-already-shown"],
+)
+def test_a_budget_kill_under_a_phone_keeps_no_first_token_the_gate_still_held(ttft_s: float, recorded: int, kept: int):
+    """Under an emulated phone the first token's time is the phone's first-token gate, which the kill
+    may have come before: one still in the pipe then is not a token the app showed. Once the gate
+    has opened, or a first token was shown, the tokens in the pipe are kept."""
+    session, kill, t0 = _phone_session_killed_at(ttft_s, recorded)
+    parent, child_end = Pipe()
+    wake, _ = Pipe(duplex=False)
+    for i in range(recorded, recorded + 2):
+        child_end.send_bytes(protocol.encode("token", i=i, t=t0 + 0.1 + 0.01 * i, id=7, text="w"))
+    session._message_loop(parent, None, SimpleNamespace(kill=kill, settle=lambda: None), t0, wake)  # type: ignore[arg-type]
+    assert len(session.record.tokens) == kept
+
+
+class _LateKill:
+    """A sampler whose kill lands while the message loop waits: unseen at the loop's top, there after."""
+
+    def __init__(self, kill: Kill) -> None:
+        self.reads, self._kill = 0, kill
+
+    @property
+    def kill(self) -> Kill | None:
+        self.reads += 1
+        return None if self.reads == 1 else self._kill
+
+    def settle(self) -> None:
+        pass
+
+
+def test_a_message_read_after_a_kill_landed_in_the_wait_is_read_as_after_the_kill():
+    """The child's "done" came out before the kill landed, but the loop read it after: the run was killed."""
+    session = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8))
     parent, child_end = Pipe()
     wake, _ = Pipe(duplex=False)
     t0 = time.monotonic()
-    child_end.send_bytes(protocol.encode("token", i=0, t=t0 + 0.1, id=7, text="w"))
+    child_end.send_bytes(protocol.encode("done", t=t0 + 0.1, reason="length", generated_tokens=0, prompt_tokens=4))
     kill = Kill(reason="memory_budget", at_s=0.2, footprint_mb=130.0, limit_mb=120.0, tokens_before_kill=0)
-    session._message_loop(parent, None, SimpleNamespace(kill=kill, settle=lambda: None), t0, wake)  # type: ignore[arg-type]
-    assert session.record.tokens == []
+    sampler = _LateKill(kill)
+    session._message_loop(parent, None, sampler, t0, wake)  # type: ignore[arg-type]
+    assert sampler.reads >= 2 and session.record.status == "running"  # classify() then calls it killed
+
+
+def test_a_carried_speed_correction_is_dropped_when_nothing_steers():
+    """A bench repetition may start its governor where the last ended; with nothing to steer by (the host
+    at full speed) that correction would throttle a run no governor brings back."""
+    session = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8, speed_correction=0.7))
+    session.speed.prepare()
+    assert session.speed.governor.target_tps is None and session.speed.governor.correction == 1.0
 
 
 def test_speed_factor_half_halves_decode_speed():
@@ -383,3 +437,14 @@ def test_a_throttled_run_hands_its_tokens_over_often_enough_to_steer():
     assert record.throttle is not None and record.throttle["governor_target_tokens_per_s"]
     decode_s = record.tokens[-1].t - record.tokens[0].t
     assert bursts >= min(8, decode_s / 0.05 / 2) and bursts > 2 + decode_s / 1.0
+
+
+def test_tokens_come_often_only_where_a_duty_cycle_is_steered():
+    """A CPU quota has no duty cycle for the governor to steer: its bench test keeps the second."""
+    session = Session(RunConfig(model="smollm2-135m", profile="host", max_tokens=8))
+    speed = session.speed
+    assert speed.stream_interval(1.0) == 1.0  # nothing to steer
+    speed.governor.target_tps = 50.0
+    assert speed.stream_interval(1.0) == 1.0  # a target, but no duty cycle (--throttle quota)
+    speed.attach(DutyCycle(os.getpid(), lambda s: 0.5))  # never started
+    assert speed.stream_interval(1.0) == 0.05 and speed.stream_interval(0.02) == 0.02

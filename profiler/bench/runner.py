@@ -24,7 +24,7 @@ from profiler.run.session import Event, Session
 CTX_SPARE = 8  # positions beyond the test's tokens (llama-bench sizes n_ctx to n_prompt + n_gen exactly)
 STREAM_S = 1.0  # a bench test's tokens reach the parent once a second: nobody watches them stream, and
 # each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill (RESULTS.md);
-# an emulated phone's test keeps 50 ms, which its speed governor steers by (speed_emulation.py)
+# a test whose speed is steered (a phone, or a speed factor) keeps 50 ms (speed_emulation.py)
 
 
 @dataclass(frozen=True)
@@ -156,10 +156,17 @@ class Bench:
                 if problem:
                     self.problems.append(problem)
             result.reports.append(record.to_dict())
-            correction = float((record.throttle or {}).get("governor_correction") or correction)
+            correction = carried_correction(record.throttle, correction)
             if record.status != "completed":
                 result.status, result.error = record.status, record.error or _kill_text(record.to_dict())
                 return
+
+
+def carried_correction(throttle: dict[str, Any] | None, previous: float) -> float:
+    """Where the next repetition's speed governor starts: where this one's ended, if it steered."""
+    if not throttle or not throttle.get("governor_target_tokens_per_s"):
+        return previous
+    return float(throttle.get("governor_correction") or previous)
 
 
 def _kill_text(report: dict[str, Any]) -> str | None:

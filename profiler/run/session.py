@@ -26,7 +26,7 @@ from profiler import paths
 from profiler.errors import ProfilerError, ProtocolError
 from profiler.model import gguf_meta, models
 from profiler.phone.profiles import load_profile
-from profiler.record import RunRecord, Sample, Token
+from profiler.record import Kill, RunRecord, Sample, Token
 from profiler.run import child, events, hostinfo, leftovers, limits, outcome, protocol
 from profiler.run.config import RunConfig, check_threads, child_config, plan_limits, validate
 from profiler.run.events import Event
@@ -192,6 +192,7 @@ class Session:
         self.speed.attach(enforcement.speed.start(proc.pid, record.limits["speed"], self.speed.factor_at, t0))
         config = child_config(self.config, self.model_path, self.plan.threads)
         config["stream_interval_s"] = self.speed.stream_interval(config["stream_interval_s"])
+        record.config["stream_interval_s"] = config["stream_interval_s"]  # what the child was told
         conn.send_bytes(protocol.encode("start", config=config))
         self._emit(events.StatusChanged("loading"))
 
@@ -298,7 +299,7 @@ class Session:
                 record.error = f"the model did not load within {self.config.load_timeout_s:g} s (load timeout)"
                 break
             if sampler.kill is not None:
-                self._drain(conn, t0)
+                self._drain(conn, t0, sampler.kill)
                 break
             try:
                 woken = wait([conn, wake], POLL_S)
@@ -312,27 +313,36 @@ class Session:
                 if child.exited(proc) and not conn.poll(0):
                     break
                 continue
+            if sampler.kill is not None:  # the kill landed while the loop waited: this came from before it
+                self._after_kill(message, t0, sampler.kill)
+                self._drain(conn, t0, sampler.kill)
+                break
             if message["type"] == "loaded":
                 sampler.settle()  # the load's fast growth is over: the sampler may slow while memory holds still
             if self._handle(message, t0):
                 break
 
-    def _drain(self, conn: Connection, t0: float) -> None:
-        """After a budget kill, read the tokens the child sent before it died: they were measured.
-
-        Not a first token under an emulated phone: its time is the phone's first-token gate,
-        which the kill may have come before.
-        """
+    def _drain(self, conn: Connection, t0: float, kill: Kill) -> None:
+        """After a budget kill, read what the child sent before it died (see ``_after_kill``)."""
         try:
             while conn.poll(0):
-                message = protocol.decode(conn.recv_bytes())
-                if message["type"] != "token":
-                    continue
-                if not self.record.tokens and self.speed.emulation is not None:
-                    return
-                self._handle(message, t0)
+                self._after_kill(protocol.decode(conn.recv_bytes()), t0, kill)
         except (EOFError, OSError, ProtocolError):
             return
+
+    def _after_kill(self, message: dict[str, Any], t0: float, kill: Kill) -> None:
+        """A message the child sent before a budget kill: its tokens were measured, so they are kept.
+
+        Not its end ("done" would make the run completed; the phone killed it) nor its status. Nor a
+        first token that an emulated phone's first-token gate would still have held at the kill:
+        the app never showed it.
+        """
+        kind = message["type"]
+        first = kind == "token" and not self.record.tokens
+        if first and self.speed.holds_first_token_past(self.record.loaded_at_s, kill.at_s):
+            return
+        if kind in ("loaded", "token"):
+            self._handle(message, t0)
 
     def _handle(self, message: dict[str, Any], t0: float) -> bool:
         """Apply one message to the record; True when the run is over."""

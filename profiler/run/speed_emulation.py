@@ -54,6 +54,12 @@ class SpeedEmulation:
     # -- before the spawn ----------------------------------------------------------------
     def prepare(self) -> LimitPlan:
         """The plan with its speed factor: the user's, or the phone's decode speed over the host's."""
+        plan = self._prepare()
+        if not self.governor.target_tps:  # nothing to steer by: a carried correction must not throttle
+            self.governor.initial_correction = self.governor.correction = 1.0
+        return plan
+
+    def _prepare(self) -> LimitPlan:
         config, plan = self.config, self.plan
         if config.speed_factor is not None or self.profile.is_host:
             calibration = self._calibration()[0] if plan.speed_factor < 1.0 else None
@@ -103,7 +109,15 @@ class SpeedEmulation:
 
     def stream_interval(self, requested_s: float) -> float:
         """How often the child hands its tokens over: often enough for the governor to steer."""
-        return min(requested_s, STEERED_STREAM_S) if self.governor.target_tps else requested_s
+        steered = self.governor.target_tps and self.throttle is not None  # a CPU quota is not steered
+        return min(requested_s, STEERED_STREAM_S) if steered else requested_s
+
+    def holds_first_token_past(self, loaded_at_s: float | None, at_s: float) -> bool:
+        """Would the phone's first-token gate still hold a first token at ``at_s`` (seconds from the start)?"""
+        emulation = self.emulation
+        if emulation is None or self.throttle is None or emulation.target_ttft_s is None:
+            return False
+        return loaded_at_s is None or loaded_at_s + emulation.target_ttft_s > at_s
 
     # -- while the child runs ------------------------------------------------------------
     def factor_at(self, seconds: float) -> float:
@@ -158,7 +172,7 @@ class SpeedEmulation:
         throttle.stop()
         record.throttle = {
             "achieved_factor": throttle.achieved_factor,
-            "governor_start": round(self.governor.start, 4),
+            "governor_start": round(self.governor.initial_correction, 4),
             "governor_correction": round(self.governor.correction, 4),
             "governor_target_tokens_per_s": self.governor.target_tps,
         }

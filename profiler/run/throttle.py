@@ -147,7 +147,7 @@ class SpeedGovernor:
         self.target_tps = target_tps
         self.window_s = window_s
         self.gain = gain
-        self.start = self.correction = correction  # 1, or where an earlier run of the same test ended
+        self.initial_correction = self.correction = correction  # 1, or where a repetition before ended
         self._stamps: deque[float] = deque()
         self._updated = 0.0
 

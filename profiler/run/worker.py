@@ -131,7 +131,8 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
 class _Outbox:
     """Token messages, sent in bursts: the first at once (the phone's first-token gate waits on it),
     then whatever has piled up every ``interval_s`` (the run's ``stream_interval_s``: 50 ms for a
-    run that is watched, a second for a bench test). Each burst wakes the parent, and on a host
+    run that is watched or whose speed is steered, a second for a bench test on the host). Each
+    burst wakes the parent, and on a host
     whose cores all run llama.cpp's threads each wake-up stalls them at their next barrier."""
 
     def __init__(self, conn: Connection, interval_s: float) -> None:
