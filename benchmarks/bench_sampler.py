@@ -32,14 +32,13 @@ from profiler.model import models  # noqa: E402
 def one_round(path: str, blocks: int, gen: int, threads: int) -> dict[str, float]:
     """Median tokens/s of each loop over ``blocks`` alternating blocks, in this process."""
     from profiler.run import llama_direct
+    from profiler.run.worker import warm_up
 
     engine = llama_direct.Engine(path, llama_direct.Settings(n_ctx=gen + 64, n_threads=threads))
     try:
         engine.set_sampling(llama_direct.Sampling())  # temperature 0: greedy
         prompt = engine.random_prompt(16, seed=1)
-        engine.decode(prompt)  # llama-bench's warm-up: the prompt and one token, then cleared
-        engine.decode([engine.sample()])
-        engine.synchronize()
+        warm_up(engine, prompt, generate=True)  # llama-bench's, as the child's
         rng = random.Random(0)
         rates: dict[str, list[float]] = {"sampled": [], "random": []}
         for block in range(blocks):
@@ -76,7 +75,7 @@ def main(argv: list[str]) -> int:
         try:
             path = str(models.resolve(name))
         except ProfilerError as exc:
-            print(f"{name}: {exc}", file=sys.stderr)
+            print(exc, file=sys.stderr)
             return 2
         ratios = []
         for n in range(args.rounds):

@@ -435,6 +435,7 @@ def test_a_throttled_run_hands_its_tokens_over_often_enough_to_steer():
     record = session.record
     assert record.status == "completed" and len(record.tokens) == 48
     assert record.throttle is not None and record.throttle["governor_target_tokens_per_s"]
+    assert record.config["stream_interval_s"] == 0.05  # the record says what the child was told
     decode_s = record.tokens[-1].t - record.tokens[0].t
     assert bursts >= min(8, decode_s / 0.05 / 2) and bursts > 2 + decode_s / 1.0
 

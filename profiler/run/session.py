@@ -315,8 +315,7 @@ class Session:
                 continue
             if sampler.kill is not None:  # the kill landed while the loop waited: this came from before it
                 self._after_kill(message, t0, sampler.kill)
-                self._drain(conn, t0, sampler.kill)
-                break
+                continue  # the loop's top reads the rest
             if message["type"] == "loaded":
                 sampler.settle()  # the load's fast growth is over: the sampler may slow while memory holds still
             if self._handle(message, t0):

@@ -46,7 +46,7 @@ class SpeedEmulation:
     ) -> None:
         self.config, self.profile, self.model_path, self.plan, self.hooks = config, profile, model_path, plan, hooks
         self.calibrate = calibrate  # False for a calibration run itself
-        self.governor = SpeedGovernor(None, correction=config.speed_correction)
+        self.governor = SpeedGovernor(None)
         self.emulation: Emulation | None = None
         self.throttle: Throttling | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
@@ -55,8 +55,8 @@ class SpeedEmulation:
     def prepare(self) -> LimitPlan:
         """The plan with its speed factor: the user's, or the phone's decode speed over the host's."""
         plan = self._prepare()
-        if not self.governor.target_tps:  # nothing to steer by: a carried correction must not throttle
-            self.governor.initial_correction = self.governor.correction = 1.0
+        if self.governor.target_tps:  # a correction carried from a repetition before; with no target it would
+            self.governor.initial_correction = self.governor.correction = self.config.speed_correction  # only throttle
         return plan
 
     def _prepare(self) -> LimitPlan:

@@ -141,13 +141,11 @@ class SpeedGovernor:
     the factor by (target / observed) ** gain, at most every 100 ms.
     """
 
-    def __init__(
-        self, target_tps: float | None, *, window_s: float = 0.75, gain: float = 0.35, correction: float = 1.0
-    ) -> None:
+    def __init__(self, target_tps: float | None, *, window_s: float = 0.75, gain: float = 0.35) -> None:
         self.target_tps = target_tps
         self.window_s = window_s
         self.gain = gain
-        self.initial_correction = self.correction = correction  # 1, or where a repetition before ended
+        self.initial_correction = self.correction = 1.0  # a bench's later repetition sets both (speed_emulation)
         self._stamps: deque[float] = deque()
         self._updated = 0.0
 

@@ -77,7 +77,7 @@ def generate(conn: Connection, config: dict[str, Any]) -> None:
         engine.close()
 
 
-def _warm_up(engine: Any, prompt: list[int], generate: bool) -> None:
+def warm_up(engine: Any, prompt: list[int], generate: bool) -> None:
     """llama-bench's warm-up: the prompt once and one generated token, then a cleared memory."""
     engine.decode(prompt)
     if generate:
@@ -107,7 +107,7 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
     )
     load_time = time.monotonic() - started
     if config.get("warmup"):
-        _warm_up(engine, tokens, config["max_tokens"] > 1)
+        warm_up(engine, tokens, config["max_tokens"] > 1)
     if config.get("logits_all"):
         engine.keep_logits()
     described = engine.describe()
@@ -132,8 +132,8 @@ class _Outbox:
     """Token messages, sent in bursts: the first at once (the phone's first-token gate waits on it),
     then whatever has piled up every ``interval_s`` (the run's ``stream_interval_s``: 50 ms for a
     run that is watched or whose speed is steered, a second for a bench test on the host). Each
-    burst wakes the parent, and on a host
-    whose cores all run llama.cpp's threads each wake-up stalls them at their next barrier."""
+    burst wakes the parent, and on a host whose cores all run llama.cpp's threads each wake-up
+    stalls them at their next barrier."""
 
     def __init__(self, conn: Connection, interval_s: float) -> None:
         self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
