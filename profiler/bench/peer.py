@@ -2,16 +2,21 @@
 that ships inside the llama-cpp-python source release pocketprof runs on.
 
 ``find()`` looks at ``$POCKETPROF_LLAMA_BENCH``, then ``llama-bench`` on the PATH, then the
-cache (``~/.cache/pocketprof/llama-bench-<llama-cpp-python version>/``). ``build()`` fetches
-that release's source distribution from the package index (``pip download``), and builds
-the ``llama-bench`` target with CMake into the cache (about as long as building
-llama-cpp-python itself: minutes on a small machine).
+cache (``~/.cache/pocketprof/llama-bench-<llama-cpp-python version>-<machine>/``). ``build()``
+fetches that release's source distribution from the package index (``pip download``), and
+builds the ``llama-bench`` target with CMake into the cache (about as long as building
+llama-cpp-python itself: minutes on a small machine), with the flags llama-cpp-python is built
+with (``profiler.run.llama_build``: native, without the AMX kernels that crash on some CPUs).
+``<machine>`` is a hash of the CPU's instruction-set flags and those compiler flags, so a cache
+shared between machines never hands one a binary built for another's CPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -19,7 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from profiler.run import hostinfo
+from profiler.run import hostinfo, llama_build
 
 
 class PeerUnavailable(Exception):
@@ -30,9 +35,21 @@ def version() -> str:
     return hostinfo.package_version("llama_cpp_python") or "unknown"
 
 
+def machine_tag() -> str:
+    """8 hex digits naming what a native build depends on: the CPU's flags and our compiler flags."""
+    features = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            features += next((line for line in cpuinfo if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    features += " ".join(llama_build.compiler_flags())
+    return hashlib.sha256(features.encode()).hexdigest()[:8]
+
+
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "pocketprof" / f"llama-bench-{version()}"
+    return base / "pocketprof" / f"llama-bench-{version()}-{machine_tag()}"
 
 
 def find() -> Path | None:
@@ -84,6 +101,7 @@ def build(*, jobs: int | None = None) -> Path:
             archive.extractall(work, filter="data")
         source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
         flags = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF"]
+        flags += llama_build.cmake_flags()  # as llama-cpp-python is built (make setup)
         _run(["cmake", "-S", str(source), "-B", str(work / "build"), *flags], log)
         count = str(jobs or os.cpu_count() or 2)
         _run(["cmake", "--build", str(work / "build"), "--target", "llama-bench", "-j", count], log)

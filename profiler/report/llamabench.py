@@ -231,7 +231,7 @@ def settings(report: dict[str, Any]) -> dict[str, Any]:
         "embeddings": False,
         "no_op_offload": 0,
         "no_host": False,
-        "repack": True,
+        "repack": str(engine.get("weight_repack") or "on") == "on",  # off only on an AMX build (llama_direct)
         "fit_target": 0,
         "fit_min_ctx": 0,
         "n_depth": 0,

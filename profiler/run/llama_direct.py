@@ -66,6 +66,31 @@ def _ggml_base() -> ctypes.CDLL:
     return ctypes.CDLL(None)
 
 
+def _ggml_cpu() -> ctypes.CDLL | None:
+    folder = os.path.dirname(L.llama_cpp._lib._name)
+    for name in ("libggml-cpu.so", "libggml-cpu.dylib", "ggml-cpu.dll"):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return ctypes.CDLL(path)
+    return None
+
+
+def has_amx() -> bool:
+    """Whether this llama.cpp build has its AMX kernels compiled in (x86 built with -march=native
+    on a CPU with AMX); they crash on some CPUs (``profiler.run.llama_build``)."""
+    try:
+        cpu = _ggml_cpu()
+        return bool(cpu is not None and cpu.ggml_cpu_has_amx_int8())
+    except (AttributeError, OSError):
+        return False
+
+
+AMX_OFF = (
+    "off: this build has llama.cpp's AMX kernels, which crash on some CPUs (llama.cpp #20824);"
+    " `make setup` rebuilds without them"
+)
+
+
 def build_info() -> dict[str, str]:
     """llama.cpp's build, as llama-bench's build_commit and cpu_info read it."""
     info = {"build_commit": "unknown", "ggml_version": "unknown", "cpu_info": "", "gpu_info": "", "backends": "CPU"}
@@ -108,6 +133,10 @@ class Engine:
         params = L.llama_model_default_params()
         params.n_gpu_layers = settings.gpu_layers
         params.load_mode = L.LLAMA_LOAD_MODE_MMAP if settings.use_mmap else L.LLAMA_LOAD_MODE_NONE
+        # The AMX kernels live in an "extra" weight buffer type; without extra types no weight is
+        # repacked (AMX or not): slower, but the AMX kernels are never reached.
+        self.weight_repack = AMX_OFF if has_amx() else "on"
+        params.use_extra_bufts = self.weight_repack == "on"
         self.model = L.llama_model_load_from_file(path.encode(), params)
         if not self.model:
             raise LoadFailed(f"Failed to load model from file: {path}")

@@ -242,12 +242,14 @@ class Session:
         self.record.warnings.append(text)
         self._emit(events.Warned(text))
 
-    def _warn_if_no_gpu(self, engine: dict[str, Any]) -> None:
+    def _warn_about_the_build(self, engine: dict[str, Any]) -> None:
         if self.config.gpu_layers > 0 and "gpu_info" in engine and not engine["gpu_info"]:
             self.warn(
                 f"--gpu-layers {self.config.gpu_layers} did nothing: this llama.cpp build has no GPU backend "
                 f"({engine.get('backends', 'CPU')}), so every layer ran on the CPU"
             )
+        if str(engine.get("weight_repack") or "on") != "on":
+            self.warn(f"weights not repacked, so slower than llama.cpp can be: {engine['weight_repack'][5:]}")
 
     def _measure(self, config: RunConfig, why: str) -> RunRecord | None:
         """The calibration run (no calibration of its own); None if the run was stopped before it began."""
@@ -359,7 +361,7 @@ class Session:
                 "sandbox": message.get("sandbox", "none"),
                 "engine": message.get("engine", {}),
             }
-            self._warn_if_no_gpu(record.child["engine"])
+            self._warn_about_the_build(record.child["engine"])
             self.speed.on_loaded(message["prompt_tokens"])
             self._emit(events.ModelLoaded(message))
         elif kind == "token":

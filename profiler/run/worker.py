@@ -123,7 +123,9 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
         chat_template=templated,
         model_train_ctx=described["n_ctx_train"],
         sandbox=config.get("sandbox", "none"),
-        engine=described | llama_direct.build_info() | {"n_batch": engine.n_batch},
+        engine=described
+        | llama_direct.build_info()
+        | {"n_batch": engine.n_batch, "weight_repack": engine.weight_repack},
     )
     _stream(conn, engine, config, tokens, n_ctx)
 

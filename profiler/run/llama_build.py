@@ -1,0 +1,133 @@
+"""How llama.cpp is built for pocketprof, and whether the installed build runs on this CPU.
+
+llama-cpp-python, and llama-bench (``profiler.bench.peer``), compile llama.cpp with
+``-march=native``. On x86 CPUs with AMX (Intel Xeon since Sapphire Rapids) that compiles in
+llama.cpp's AMX kernels, which on some machines crash in ``ggml_backend_amx_mul_mat`` at the first
+matrix product (llama.cpp issue #20824, closed as stale without a fix; stanfordnlp/dspy PR #10079
+removed the AMX build from its CI for the same crash). On such a host every run segfaults. So
+pocketprof builds without them: ``-mno-amx-*`` (GCC and Clang let an explicit ``-mno-`` flag win
+over ``-march``, whatever the order), everything else still native.
+
+pip's wheel cache keys a built wheel by its source, not by the flags it was built with, so a
+wheel built elsewhere (with AMX, or on a CPU with instructions this one lacks) can come back from
+the cache. ``python -m profiler.run.llama_build ensure`` (run by ``make setup``) decodes a few tokens
+in a child process and, if the build crashes there or has AMX compiled in, removes it from pip's
+cache and rebuilds it with these flags.
+
+Usage: python -m profiler.run.llama_build cmake-args | check | ensure
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import shlex
+import subprocess
+import sys
+
+NO_AMX = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
+CHECK_TIMEOUT_S = 300
+
+
+def compiler_flags(machine: str | None = None, system: str | None = None) -> list[str]:
+    """The C and C++ flags pocketprof adds to llama.cpp's own: none off x86 or under MSVC."""
+    machine = (machine or platform.machine()).lower()
+    system = system or platform.system()
+    if system == "Windows" or machine not in ("x86_64", "amd64", "x64", "i386", "i686"):
+        return []
+    return list(NO_AMX)
+
+
+def cmake_flags(machine: str | None = None, system: str | None = None) -> list[str]:
+    """The flags as CMake definitions, one argument each (for a command line without a shell)."""
+    flags = " ".join(compiler_flags(machine, system))
+    return [f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_CXX_FLAGS={flags}"] if flags else []
+
+
+def cmake_args_env(existing: str = "") -> str:
+    """``CMAKE_ARGS`` for pip (scikit-build-core splits it with shlex), after any the user set."""
+    return " ".join(part for part in (existing.strip(), shlex.join(cmake_flags())) if part)
+
+
+PROBE = """
+import sys
+from profiler.run import llama_direct
+engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=64, n_threads=2))
+engine.set_sampling(llama_direct.Sampling())
+engine.decode(engine.random_prompt(16, seed=1))
+engine.decode([engine.sample()])
+engine.synchronize()
+print("amx" if llama_direct.has_amx() else "ok")
+"""
+
+
+def check(model_path: str) -> str | None:
+    """What is wrong with the installed llama.cpp on this CPU (one line), or None if nothing.
+
+    A 16-token prompt and one token through ``profiler.run.llama_direct`` in a child process: a
+    crash there (SIGILL: built for another CPU; SIGSEGV: AMX, above) does not take this one down.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, model_path],
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"a 17-token decode did not finish in {CHECK_TIMEOUT_S} s"
+    if done.returncode < 0:
+        return f"llama.cpp crashed on a 17-token decode (signal {-done.returncode})"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"the test decode failed: {last}"
+    if done.stdout.strip().splitlines()[-1:] == ["amx"]:
+        return "llama.cpp was built with AMX kernels, which crash on some CPUs (llama.cpp #20824)"
+    return None
+
+
+def _reinstall() -> int:
+    version = importlib.metadata.version("llama_cpp_python")
+    pip = [sys.executable, "-m", "pip"]
+    subprocess.run([*pip, "cache", "remove", "llama_cpp_python"], capture_output=True, check=False)
+    env = dict(os.environ, CMAKE_ARGS=cmake_args_env(os.environ.get("CMAKE_ARGS", "")))
+    command = [*pip, "install", "--quiet", "--force-reinstall", "--no-deps", "--no-binary", "llama-cpp-python"]
+    return subprocess.run([*command, f"llama-cpp-python=={version}"], env=env, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["cmake-args"]:
+        print(cmake_args_env(os.environ.get("CMAKE_ARGS", "")))
+        return 0
+    if argv[:1] not in (["check"], ["ensure"]):
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    from profiler.model import models
+
+    model = str(models.resolve("smollm2-135m"))
+    problem = check(model)
+    if problem is None:
+        print("llama.cpp runs on this CPU")
+        return 0
+    print(f"llama-cpp-python: {problem}", file=sys.stderr)
+    if argv[0] == "check":
+        return 1
+    print("rebuilding llama-cpp-python from source without AMX (a few minutes)", file=sys.stderr)
+    if _reinstall() != 0:
+        print("llama-cpp-python: the rebuild failed (pip's output above)", file=sys.stderr)
+        return 1
+    problem = check(model)
+    if problem is not None:
+        print(f"llama-cpp-python after the rebuild: {problem}", file=sys.stderr)
+        return 1
+    print("llama.cpp rebuilt; it runs on this CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
