@@ -54,14 +54,17 @@ def emulated(phone: str, **changes: object) -> RunRecord:
 
 
 def test_targets_are_the_prediction_and_the_calibration_is_cached_with_its_checks(smollm2: Path, phone: str):
-    calibrate.clear(smollm2)
-    first = emulated(phone, max_tokens=8)
-    emulation = first.emulation
+    for _ in range(3):  # a burst of other load on a shared host makes a measurement untrusted: measure again
+        calibrate.clear(smollm2)
+        first = emulated(phone, max_tokens=8)
+        emulation = first.emulation
+        if emulation["calibration"]["source"] == "measured now":
+            break
     session = Session(RunConfig(model="smollm2-135m", profile=phone))
     expected = predict.predict(profiles.load_profile(phone), model=session.model, ctx=2048).speed
     assert emulation["target_decode_tokens_per_s"] == pytest.approx(expected.decode_tokens_per_s, abs=0.01)
     assert emulation["target_backend"] == "cpu"
-    assert emulation["calibration"]["source"] == "measured now"
+    assert emulation["calibration"]["source"] == "measured now", emulation["calibration"]
     cached, why = calibrate.lookup(smollm2, first.config["threads"], 2048)
     assert cached is not None, why
     assert cached.trusted and cached.cpu_share >= calibrate.MIN_CPU_SHARE
