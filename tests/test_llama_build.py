@@ -69,6 +69,8 @@ def test_a_build_that_crashes_is_named_by_its_signal(smollm2: Path, monkeypatch:
     assert llama_build.check(str(smollm2)) == "llama.cpp crashed on a 17-token decode (signal 4)"
     monkeypatch.setattr(llama_build, "PROBE", "raise SystemExit('cannot load libllama.so')")
     assert llama_build.check(str(smollm2)) == "the test decode failed: cannot load libllama.so"
+    monkeypatch.setattr(llama_build, "PROBE", "pass")  # exits cleanly before any decode
+    assert llama_build.check(str(smollm2)) == "the test decode ended without a verdict"
     monkeypatch.setattr(llama_build, "PROBE", "print('amx')")
     assert "AMX" in (llama_build.check(str(smollm2)) or "")
 

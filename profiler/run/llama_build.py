@@ -81,8 +81,9 @@ def check(model_path: str) -> str | None:
     A 16-token prompt and one token through ``profiler.run.llama_direct`` in a child process: a
     crash there (SIGILL: built for another CPU; SIGSEGV: AMX, above) does not take this one down.
     """
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    from profiler import paths
+
+    env = paths.child_env()  # pocketprof's folder on PYTHONPATH, as for the run's own child
     try:
         done = subprocess.run(
             [sys.executable, "-c", PROBE, model_path],
@@ -99,8 +100,11 @@ def check(model_path: str) -> str | None:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return f"the test decode failed: {last}"
-    if done.stdout.strip().splitlines()[-1:] == ["amx"]:
+    verdict = done.stdout.strip().splitlines()[-1:]
+    if verdict == ["amx"]:
         return "llama.cpp was built with AMX kernels, which crash on some CPUs (llama.cpp #20824)"
+    if verdict != ["ok"]:  # it never reached the end of the decode
+        return "the test decode ended without a verdict"
     return None
 
 

@@ -57,18 +57,10 @@ class Sampling:
     seed: int = 42
 
 
-def _ggml_base() -> ctypes.CDLL:
+def _ggml_library(stem: str) -> ctypes.CDLL | None:
+    """One of the ggml libraries beside llama-cpp-python's libllama (``ggml-base``, ``ggml-cpu``)."""
     folder = os.path.dirname(L.llama_cpp._lib._name)
-    for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
-        path = os.path.join(folder, name)
-        if os.path.exists(path):
-            return ctypes.CDLL(path)
-    return ctypes.CDLL(None)
-
-
-def _ggml_cpu() -> ctypes.CDLL | None:
-    folder = os.path.dirname(L.llama_cpp._lib._name)
-    for name in ("libggml-cpu.so", "libggml-cpu.dylib", "ggml-cpu.dll"):
+    for name in (f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
         path = os.path.join(folder, name)
         if os.path.exists(path):
             return ctypes.CDLL(path)
@@ -81,7 +73,7 @@ def has_amx() -> bool:
     if b"AMX_INT8 = 1" in (L.llama_print_system_info() or b""):  # every CPU backend loaded, variants too
         return True
     try:
-        cpu = _ggml_cpu()
+        cpu = _ggml_library("ggml-cpu")
         return bool(cpu is not None and cpu.ggml_cpu_has_amx_int8())
     except (AttributeError, OSError):
         return False
@@ -97,7 +89,7 @@ def build_info() -> dict[str, str]:
     """llama.cpp's build, as llama-bench's build_commit and cpu_info read it."""
     info = {"build_commit": "unknown", "ggml_version": "unknown", "cpu_info": "", "gpu_info": "", "backends": "CPU"}
     try:
-        base = _ggml_base()
+        base = _ggml_library("ggml-base") or ctypes.CDLL(None)
         for name in ("ggml_commit", "ggml_version"):
             getattr(base, name).restype = ctypes.c_char_p
         info["build_commit"] = base.ggml_commit().decode()

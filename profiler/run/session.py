@@ -249,7 +249,8 @@ class Session:
                 f"({engine.get('backends', 'CPU')}), so every layer ran on the CPU"
             )
         if str(engine.get("weight_repack") or "on") != "on":
-            self.warn(f"weights not repacked, so slower than llama.cpp can be: {engine['weight_repack'][5:]}")
+            why = str(engine["weight_repack"]).removeprefix("off: ")
+            self.warn(f"weights not repacked, so slower than llama.cpp can be: {why}")
 
     def _measure(self, config: RunConfig, why: str) -> RunRecord | None:
         """The calibration run (no calibration of its own); None if the run was stopped before it began."""
