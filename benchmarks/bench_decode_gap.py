@@ -4,13 +4,16 @@
   bare random   the same loop from Python on pocketprof's own llama.cpp libraries (``Engine`` in
                 ``profiler/run/llama_direct.py``): a fresh process, llama-bench's warm-up, three
                 timed repetitions, a random next token
-  bare greedy   the same, each token picked by llama.cpp's greedy sampler chain, as the child does
+  bare chain    the same, each token picked by llama.cpp's greedy sampler chain
+                (``llama_sampler_sample``)
+  bare greedy   the same, each token the first maximum of the logits, as the child picks it
   pocketprof    ``pocketprof bench -p 0 -n GEN -t T -r 3 --profile host``: each repetition a
                 profiled child (memory sampled, every token stamped and handed to the parent)
 
 Each step down the list adds one thing, so the ratios of neighbours split the gap: llama-bench →
-bare random is the Python host process, bare random → bare greedy the sampler chain, bare greedy
-→ pocketprof the profiling around the child. Each round runs the four in a rotated order; the
+bare random is the Python host process, bare random → bare greedy the greedy pick, bare greedy
+→ pocketprof the profiling around the child; bare chain beside bare greedy is what picking the
+token without llama.cpp's chain saves. Each round runs the four in a rotated order; the
 medians of the per-round ratios to llama-bench are printed per model.
 
 Usage: .venv/bin/python benchmarks/bench_decode_gap.py [--models smollm2-135m,gemma3-270m]
@@ -32,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-ARMS = ("llama-bench", "bare random", "bare greedy", "pocketprof")
+ARMS = ("llama-bench", "bare random", "bare chain", "bare greedy", "pocketprof")
 REPS = 3
 
 
-def bare(path: str, greedy: bool, gen: int, threads: int) -> float:
+def bare(path: str, pick: str, gen: int, threads: int) -> float:
     """Mean tokens/s of REPS timed repetitions of a ``gen``-token decode after llama-bench's warm-up."""
     from profiler.run import llama_direct
     from profiler.run.worker import warm_up
@@ -44,6 +47,7 @@ def bare(path: str, greedy: bool, gen: int, threads: int) -> float:
     engine = llama_direct.Engine(path, llama_direct.Settings(n_ctx=gen + 9, n_threads=threads))
     try:
         engine.set_sampling(llama_direct.Sampling())  # temperature 0: greedy
+        engine.greedy = pick == "bare greedy"  # else llama.cpp's chain picks (unused by bare random)
         prompt = engine.random_prompt(1, seed=42)  # a bench tg test's one-token prompt, as the child's
         warm_up(engine, prompt, generate=True)
         rng, rates = random.Random(0), []
@@ -52,7 +56,7 @@ def bare(path: str, greedy: bool, gen: int, threads: int) -> float:
             started = time.monotonic()
             engine.decode(prompt)
             for i in range(gen):  # gen decodes in all, as llama-bench's tg: the prompt's and gen - 1 more
-                token = engine.sample() if greedy else rng.randrange(engine.n_vocab)
+                token = rng.randrange(engine.n_vocab) if pick == "bare random" else engine.sample()
                 if i < gen - 1:
                     engine.decode([token])
             engine.synchronize()
@@ -79,7 +83,7 @@ def arm(name: str, binary: Path, model: str, path: Path, gen: int, threads: int)
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--bare"]:
         path, name, gen, threads = argv[1], argv[2], int(argv[3]), int(argv[4])
-        print(json.dumps(bare(path, name == "bare greedy", gen, threads)))
+        print(json.dumps(bare(path, name, gen, threads)))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")

@@ -7,8 +7,10 @@ repetition its own child), with the same prompt length or generated tokens, thre
 2048, n_ubatch 512 and flash attention "auto":
 
   llama-bench -m MODEL -p P -n 0 -t T -r 3 -o json    and  -p 0 -n N
-  pocketprof bench -m MODEL -p P -n 0 -t T -r 3        and  -p 0 -n N   (greedy, llama.cpp's sampler
-                                                        chain, every token timed, memory sampled)
+  pocketprof bench -m MODEL -p P -n 0 -t T -r 3        and  -p 0 -n N   (greedy: the first maximum
+                                                        of llama.cpp's logits, the token its greedy
+                                                        sampler picks; every token timed, memory
+                                                        sampled)
 
 It prints each round and the medians of the ratios pocketprof / llama-bench for pp (prefill)
 and tg (decode). Targets: >= 0.95 for both. llama-bench is found or built from the llama.cpp

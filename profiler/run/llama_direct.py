@@ -5,8 +5,12 @@ sampler in Python and keeps every token in numpy. That cost 10-17 % of decode sp
 llama-bench on a 2-core host (benchmarks/RESULTS.md, "Speed against llama-bench"). Here the
 prompt goes in as one batch per ``n_batch`` tokens (``llama_batch_get_one``), sampling is
 llama.cpp's own sampler chain (``llama_sampler_sample``) and nothing is copied per token
-unless ``keep_logits`` asks for it. Context settings follow llama-bench's defaults:
-``n_batch`` 2048, ``n_ubatch`` 512, flash attention "auto".
+unless ``keep_logits`` asks for it. A plain greedy pick (temperature 0, no repeat penalty) is
+the one exception: llama.cpp's chain builds an n_vocab-long candidate array for it each token
+(0.55 ms of a 20 ms Gemma 3 token, 262,144 entries), so the engine takes the first maximum of
+the same logits with numpy instead (0.1 ms), the token llama.cpp's greedy sampler picks, and
+hands it to the chain as chosen (benchmarks/RESULTS.md, "The greedy pick"). Context settings
+follow llama-bench's defaults: ``n_batch`` 2048, ``n_ubatch`` 512, flash attention "auto".
 
 Only the child imports this module (it loads llama.cpp).
 """
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp as L
+import numpy as np
 
 FLASH_ATTN = {
     "auto": L.LLAMA_FLASH_ATTN_TYPE_AUTO,
@@ -150,6 +155,7 @@ class Engine:
         self.n_batch = int(ctx.n_batch)
         self.settings = settings
         self.sampler: Any = None
+        self.greedy = False  # a plain greedy chain: ``sample`` picks the first maximum itself
         self.logits: Any = None  # every position's logits, when asked to keep them
         self.positions = 0
 
@@ -226,7 +232,7 @@ class Engine:
         chain = L.llama_sampler_chain_init(params)
         add = L.llama_sampler_chain_add
         if sampling.repeat_penalty != 1.0:
-            add(chain, L.llama_sampler_init_penalties(64, sampling.repeat_penalty, 0.0, 0.0))
+            add(chain, L.llama_sampler_init_penalties(self.n_vocab, 64, sampling.repeat_penalty, 0.0, 0.0))
         if sampling.temperature <= 0:
             add(chain, L.llama_sampler_init_greedy())
         else:
@@ -238,11 +244,10 @@ class Engine:
         if self.sampler is not None:
             L.llama_sampler_free(self.sampler)
         self.sampler = chain
+        self.greedy = sampling.temperature <= 0 and sampling.repeat_penalty == 1.0
 
     def keep_logits(self) -> None:
         """Keep every position's logits, as ``Llama(logits_all=True)`` does: n_vocab × 4 bytes a token."""
-        import numpy as np
-
         self.logits = np.empty((self.n_ctx(), self.n_vocab), dtype=np.float32)  # pages are touched as rows fill
 
     def decode(self, tokens: list[int]) -> None:
@@ -276,7 +281,15 @@ class Engine:
 
     def sample(self) -> int:
         """The next token from the last position's logits (the chain accepts it)."""
-        return int(L.llama_sampler_sample(self.sampler, self.ctx, -1))
+        if not self.greedy:
+            return int(L.llama_sampler_sample(self.sampler, self.ctx, -1))
+        pointer = ctypes.cast(L.llama_get_logits_ith(self.ctx, -1), ctypes.c_void_p).value
+        if not pointer:
+            raise RuntimeError(f"llama.cpp has no logits at position {self.positions}")
+        row = np.frombuffer((ctypes.c_float * self.n_vocab).from_address(pointer), dtype=np.float32)
+        token = int(row.argmax())  # the first maximum, as llama_sampler_init_greedy() picks
+        L.llama_sampler_accept(self.sampler, token)
+        return token
 
     def synchronize(self) -> None:
         L.llama_synchronize(self.ctx)

@@ -1,0 +1,61 @@
+"""The engine's greedy pick is llama.cpp's: the same tokens as its greedy sampler chain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Each model in its own process, as the child loads llama.cpp: the engine's greedy pick, then
+# llama.cpp's own chain (the fast path turned off) on the same prompt, 40 tokens each.
+PROBE = """
+import sys
+from profiler.run import llama_direct
+
+engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=128, n_threads=2))
+engine.set_sampling(llama_direct.Sampling())
+for fast in (True, False):
+    engine.clear()
+    engine.greedy = fast and engine.greedy
+    engine.decode(engine.tokenize(b"The three largest cities of Canada are", add_bos=engine.adds_bos(), special=False))
+    tokens = []
+    for _ in range(40):
+        tokens.append(engine.sample())
+        engine.decode(tokens[-1:])
+    print(int(engine.greedy), *tokens)
+engine.close()
+"""
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("model", ["smollm2", "gemma3"])
+def test_the_fast_greedy_pick_is_llama_cpp_s_greedy_sampler(model: str, request: pytest.FixtureRequest) -> None:
+    path = request.getfixturevalue(model)
+    command = [sys.executable, "-c", PROBE, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    fast, chain = (line.split() for line in done.stdout.strip().splitlines()[-2:])
+    assert (fast[0], chain[0]) == ("1", "0")  # the first run took the fast pick, the second llama.cpp's chain
+    assert fast[1:] == chain[1:] and len(set(chain[1:])) > 3
+
+
+def test_only_a_plain_greedy_chain_takes_the_fast_pick() -> None:
+    """A repeat penalty or a temperature needs llama.cpp's chain (each chain is built for real)."""
+    from profiler.run import llama_direct
+
+    cases = {
+        llama_direct.Sampling(): True,
+        llama_direct.Sampling(repeat_penalty=1.1): False,
+        llama_direct.Sampling(temperature=0.7): False,
+    }
+    engine = object.__new__(llama_direct.Engine)  # no model needed to build a chain
+    engine.sampler, engine.n_vocab = None, 1000
+    try:
+        for sampling, greedy in cases.items():
+            engine.set_sampling(sampling)
+            assert engine.greedy is greedy, sampling
+    finally:
+        llama_direct.L.llama_sampler_free(engine.sampler)
