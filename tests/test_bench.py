@@ -306,6 +306,15 @@ def test_check_reads_a_run_report_and_a_run_id(tmp_path: Path):
     same = run_cli("check", run_id, "--baseline", str(out), "--max-slowdown", "1%")  # itself: no change at all
     assert same.returncode == 0, same.stdout + same.stderr
     assert "run t=" in same.stdout
+    report = json.loads(out.read_text())
+    engine, host = report["child"]["engine"], report["host"]
+    assert engine["cpu_info"] and engine["backends"]  # llama.cpp's own devices, as llama-bench reads them
+    if engine["cpu_info"] == host["cpu"]:  # llama.cpp and the host name this CPU alike (x86 Linux: model name)
+        engine["cpu_info"] = ""  # a report from before the engine said its CPU is the same machine
+        old = tmp_path / "old.json"
+        old.write_text(json.dumps(report))
+        again = run_cli("check", str(out), "--baseline", str(old), "--max-slowdown", "1%")
+        assert again.returncode == 0, again.stdout + again.stderr
 
 
 # -- the thread sweep -------------------------------------------------------------------------------------------

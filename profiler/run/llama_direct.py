@@ -90,34 +90,43 @@ AMX_OFF = (
 )
 
 
+def _ggml_function(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A ggml function from whichever of llama.cpp's libraries exports it: the backend registry
+    is in ``ggml``, the devices' and the version's functions in ``ggml-base`` (a static build has
+    them all in libllama)."""
+    for library in (_ggml_library("ggml"), _ggml_library("ggml-base"), L.llama_cpp._lib):
+        function = getattr(library, name, None) if library is not None else None
+        if function is not None:
+            function.restype, function.argtypes = restype, list(argtypes)
+            return function
+    raise AttributeError(f"no llama.cpp library exports {name}")
+
+
 def build_info() -> dict[str, str]:
-    """llama.cpp's build, as llama-bench's build_commit and cpu_info read it."""
+    """llama.cpp's build, as llama-bench's build_commit, cpu_info, gpu_info and backends read it
+    (after ``llama_backend_init``, which registers the backends)."""
     info = {"build_commit": "unknown", "ggml_version": "unknown", "cpu_info": "", "gpu_info": "", "backends": "CPU"}
+    text, pointer, size = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t
     try:
-        base = _ggml_library("ggml-base") or ctypes.CDLL(None)
-        for name in ("ggml_commit", "ggml_version"):
-            getattr(base, name).restype = ctypes.c_char_p
-        info["build_commit"] = base.ggml_commit().decode()
-        info["ggml_version"] = base.ggml_version().decode()
-        base.ggml_backend_dev_count.restype = ctypes.c_size_t
-        base.ggml_backend_dev_get.restype = ctypes.c_void_p
-        base.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        base.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
-        base.ggml_backend_dev_description.restype = ctypes.c_char_p
-        base.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+        info["build_commit"] = _ggml_function("ggml_commit", text)().decode()
+        info["ggml_version"] = _ggml_function("ggml_version", text)().decode()
+        dev_count, dev_get = (
+            _ggml_function("ggml_backend_dev_count", size),
+            _ggml_function("ggml_backend_dev_get", pointer, size),
+        )
+        dev_type = _ggml_function("ggml_backend_dev_type", ctypes.c_int, pointer)
+        dev_description = _ggml_function("ggml_backend_dev_description", text, pointer)
         cpus, gpus = [], []
-        for i in range(base.ggml_backend_dev_count()):  # enum: 0 CPU, 1 GPU, 2 IGPU, 3 ACCEL
-            device = base.ggml_backend_dev_get(i)
-            kind, text = base.ggml_backend_dev_type(device), base.ggml_backend_dev_description(device).decode()
-            (cpus if kind in (0, 3) else gpus).append(text)
+        for i in range(dev_count()):  # enum: 0 CPU, 1 GPU, 2 IGPU, 3 ACCEL
+            device = dev_get(i)
+            (cpus if dev_type(device) in (0, 3) else gpus).append(dev_description(device).decode())
         info["cpu_info"], info["gpu_info"] = ", ".join(cpus), ", ".join(gpus)
-        base.ggml_backend_reg_count.restype = ctypes.c_size_t
-        base.ggml_backend_reg_get.restype = ctypes.c_void_p
-        base.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
-        base.ggml_backend_reg_name.restype = ctypes.c_char_p
-        base.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
-        regs = [base.ggml_backend_reg_get(i) for i in range(base.ggml_backend_reg_count())]
-        names = [base.ggml_backend_reg_name(reg).decode() for reg in regs]
+        reg_count, reg_get = (
+            _ggml_function("ggml_backend_reg_count", size),
+            _ggml_function("ggml_backend_reg_get", pointer, size),
+        )
+        reg_name = _ggml_function("ggml_backend_reg_name", text, pointer)
+        names = [reg_name(reg_get(i)).decode() for i in range(reg_count())]
         info["backends"] = ",".join(n for n in names if n != "CPU") or "CPU"
     except (AttributeError, OSError):  # an older or differently built llama.cpp: say what is known
         pass
