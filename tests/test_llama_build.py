@@ -75,6 +75,35 @@ def test_a_build_that_crashes_is_named_by_its_signal(smollm2: Path, monkeypatch:
     assert "AMX" in (llama_build.check(str(smollm2)) or "")
 
 
+def test_a_model_that_does_not_load_is_not_mended_by_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from profiler.errors import ProfilerError
+    from profiler.model import models
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + bytes(60))  # a header llama.cpp refuses
+    problem = llama_build.check(str(broken)) or ""
+    assert problem.startswith(llama_build.MODEL_PROBLEM) and str(broken) in problem
+
+    def no_rebuild() -> int:
+        raise AssertionError("rebuilt llama-cpp-python for a model problem")
+
+    monkeypatch.setattr(llama_build, "_reinstall", no_rebuild)
+    monkeypatch.setattr(models, "resolve", lambda name: broken)
+    assert llama_build.main(["ensure"]) == 1
+    assert llama_build.MODEL_PROBLEM in capsys.readouterr().err
+
+    def missing(name: str) -> Path:
+        raise ProfilerError(f"model {name} is not installed")
+
+    monkeypatch.setattr(models, "resolve", missing)
+    assert llama_build.main(["ensure"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "llama-cpp-python cannot be checked: model smollm2-135m is not installed"
+    ]
+
+
 AMX_PROBE = """
 import sys
 from profiler.run import llama_direct

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 
 NO_AMX = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
 CHECK_TIMEOUT_S = 300
+MODEL_PROBLEM = "the test model did not load"  # the build may be fine: no rebuild for this
 
 
 def compiler_flags(machine: str | None = None, system: str | None = None, compiler: str | None = None) -> list[str]:
@@ -66,7 +67,11 @@ def build_env(environ: Mapping[str, str]) -> dict[str, str]:
 PROBE = """
 import sys
 from profiler.run import llama_direct
-engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=64, n_threads=2))
+try:
+    engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=64, n_threads=2))
+except llama_direct.LoadFailed as exc:  # the model, not the build: a rebuild would not mend it
+    print("model:", exc)
+    sys.exit(0)
 engine.set_sampling(llama_direct.Sampling())
 engine.decode(engine.random_prompt(16, seed=1))
 engine.decode([engine.sample()])
@@ -101,6 +106,8 @@ def check(model_path: str) -> str | None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return f"the test decode failed: {last}"
     verdict = done.stdout.strip().splitlines()[-1:]
+    if verdict and verdict[0].startswith("model: "):
+        return f"{MODEL_PROBLEM}: {verdict[0].removeprefix('model: ')}"
     if verdict == ["amx"]:
         return "llama.cpp was built with AMX kernels, which crash on some CPUs (llama.cpp #20824)"
     if verdict != ["ok"]:  # it never reached the end of the decode
@@ -125,15 +132,20 @@ def main(argv: list[str]) -> int:
     if argv[:1] not in (["check"], ["ensure"]):
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
+    from profiler.errors import ProfilerError
     from profiler.model import models
 
-    model = str(models.resolve("smollm2-135m"))
+    try:
+        model = str(models.resolve("smollm2-135m"))
+    except ProfilerError as exc:  # the default model's package is missing: set-up did not finish
+        print(f"llama-cpp-python cannot be checked: {exc}", file=sys.stderr)
+        return 1
     problem = check(model)
     if problem is None:
         print("llama.cpp runs on this CPU")
         return 0
     print(f"llama-cpp-python: {problem}", file=sys.stderr)
-    if argv[0] == "check":
+    if argv[0] == "check" or problem.startswith(MODEL_PROBLEM):
         return 1
     print("rebuilding llama-cpp-python from source without AMX (a few minutes)", file=sys.stderr)
     if _reinstall() != 0:
