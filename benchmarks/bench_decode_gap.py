@@ -1,4 +1,4 @@
-"""Where pocketprof's decode loses to llama-bench's tg test: four loops side by side, in rotation.
+"""Where pocketprof's decode loses to llama-bench's tg test: five loops side by side, in rotation.
 
   llama-bench   ``llama-bench -p 0 -n GEN -t T -r 3`` (a random next token; C++)
   bare random   the same loop from Python on pocketprof's own llama.cpp libraries (``Engine`` in
@@ -13,7 +13,7 @@
 Each step down the list adds one thing, so the ratios of neighbours split the gap: llama-bench →
 bare random is the Python host process, bare random → bare greedy the greedy pick, bare greedy
 → pocketprof the profiling around the child; bare chain beside bare greedy is what picking the
-token without llama.cpp's chain saves. Each round runs the four in a rotated order; the
+token without llama.cpp's chain saves. Each round runs the five in a rotated order; the
 medians of the per-round ratios to llama-bench are printed per model.
 
 Usage: .venv/bin/python benchmarks/bench_decode_gap.py [--models smollm2-135m,gemma3-270m]

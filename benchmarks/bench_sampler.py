@@ -1,8 +1,9 @@
 """What llama.cpp's greedy sampler chain costs a token, beside llama-bench's tg loop.
 
 llama-bench's tg test feeds a random next token and never reads the logits. pocketprof's child
-(``profiler/run/llama_direct.py``) picks each token with llama.cpp's own sampler chain, greedy
-(``llama_sampler_sample``), which benchmark mode requires. Here both loops run in one process on
+(``profiler/run/llama_direct.py``) picked each token with llama.cpp's own sampler chain, greedy
+(``llama_sampler_sample``), until that cost showed here; it now takes the first maximum of the
+logits itself, and this script still measures the chain. Here both loops run in one process on
 the child's own llama.cpp libraries, in alternating blocks of GEN tokens after the same prompt,
 so their ratio is the sampler's cost alone, without the child's profiling around it. Each round
 is a fresh process; the median over rounds is printed per model.
@@ -37,6 +38,7 @@ def one_round(path: str, blocks: int, gen: int, threads: int) -> dict[str, float
     engine = llama_direct.Engine(path, llama_direct.Settings(n_ctx=gen + 64, n_threads=threads))
     try:
         engine.set_sampling(llama_direct.Sampling())  # temperature 0: greedy
+        engine.greedy = False  # through llama.cpp's chain, which this script measures (the child argmaxes)
         prompt = engine.random_prompt(16, seed=1)
         warm_up(engine, prompt, generate=True)  # llama-bench's, as the child's
         rng = random.Random(0)

@@ -85,6 +85,14 @@ def test_a_model_that_does_not_load_is_not_mended_by_a_rebuild(
     broken.write_bytes(b"GGUF" + bytes(60))  # a header llama.cpp refuses
     problem = llama_build.check(str(broken)) or ""
     assert problem.startswith(llama_build.MODEL_PROBLEM) and str(broken) in problem
+    assert "GGUF" in problem.split(str(broken))[1]  # llama.cpp's own reason, after the path
+    no_backend = (
+        "from profiler.run import llama_direct\nllama_direct.build_info = lambda: {'cpu_info': '', 'gpu_info': ''}\n"
+    )
+    with monkeypatch.context() as patch:  # a build that loaded no backend refuses every model: that one is rebuilt
+        patch.setattr(llama_build, "PROBE", no_backend + llama_build.PROBE)
+        problem = llama_build.check(str(broken)) or ""
+    assert problem.startswith("the test decode failed: ") and "ModelRefused" in problem
 
     def no_rebuild() -> int:
         raise AssertionError("rebuilt llama-cpp-python for a model problem")

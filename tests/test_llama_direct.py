@@ -59,3 +59,26 @@ def test_only_a_plain_greedy_chain_takes_the_fast_pick() -> None:
             assert engine.greedy is greedy, sampling
     finally:
         llama_direct.L.llama_sampler_free(engine.sampler)
+
+
+MAPS_PROBE = """
+import sys
+import llama_cpp
+from profiler.run import llama_direct
+
+llama_cpp.llama_backend_init()
+info, amx = llama_direct.build_info(), llama_direct.has_amx()
+mapped = {line.split()[-1] for line in open("/proc/self/maps") if "ggml" in line}
+print(info["cpu_info"] and info["build_commit"] != "unknown", *sorted(mapped))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/self/maps (Linux)")
+def test_reading_the_build_loads_no_second_copy_of_ggml() -> None:
+    """build_info and has_amx find ggml's functions through the libraries llama.cpp loaded: a
+    second copy opened by path has its own, empty backend registry and adds to the footprint."""
+    done = subprocess.run([sys.executable, "-c", MAPS_PROBE], capture_output=True, text=True, cwd=ROOT, check=True)
+    found, *paths = done.stdout.split()
+    stems = [Path(path).name.split(".so")[0] for path in paths]
+    assert found == "True" and "libggml-base" in stems
+    assert len(stems) == len(set(stems)), paths

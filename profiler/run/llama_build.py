@@ -32,6 +32,7 @@ from collections.abc import Mapping
 NO_AMX = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
 CHECK_TIMEOUT_S = 300
 MODEL_PROBLEM = "the test model did not load"  # the build may be fine: no rebuild for this
+WHY = ("error", "failed", "bad ", "invalid", "unknown")  # llama.cpp's log lines that say why a load failed
 
 
 def compiler_flags(machine: str | None = None, system: str | None = None, compiler: str | None = None) -> list[str]:
@@ -69,8 +70,11 @@ import sys
 from profiler.run import llama_direct
 try:
     engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=64, n_threads=2))
-except llama_direct.LoadFailed as exc:  # the model, not the build: a rebuild would not mend it
-    print("model:", exc)
+except llama_direct.ModelRefused as exc:
+    info = llama_direct.build_info()
+    if not (info["cpu_info"] or info["gpu_info"]):  # no backend loaded: the build, not the model
+        raise
+    print("model:", exc)  # the model: a rebuild would not mend it
     sys.exit(0)
 engine.set_sampling(llama_direct.Sampling())
 engine.decode(engine.random_prompt(16, seed=1))
@@ -107,7 +111,9 @@ def check(model_path: str) -> str | None:
         return f"the test decode failed: {last}"
     verdict = done.stdout.strip().splitlines()[-1:]
     if verdict and verdict[0].startswith("model: "):
-        return f"{MODEL_PROBLEM}: {verdict[0].removeprefix('model: ')}"
+        reasons = [line for line in done.stderr.splitlines() if any(w in line.lower() for w in WHY)]
+        why = f" ({reasons[0].strip()})" if reasons else ""  # llama.cpp's first word on it
+        return f"{MODEL_PROBLEM}: {verdict[0].removeprefix('model: ')}{why}"
     if verdict == ["amx"]:
         return "llama.cpp was built with AMX kernels, which crash on some CPUs (llama.cpp #20824)"
     if verdict != ["ok"]:  # it never reached the end of the decode

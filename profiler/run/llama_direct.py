@@ -37,6 +37,10 @@ class LoadFailed(ValueError):
     """llama.cpp refused the model file or could not build a context for it (its log says why)."""
 
 
+class ModelRefused(LoadFailed):
+    """llama.cpp refused the model file itself (its log says why)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the context is built with; the defaults are llama-bench's."""
@@ -78,8 +82,7 @@ def has_amx() -> bool:
     if b"AMX_INT8 = 1" in (L.llama_print_system_info() or b""):  # every CPU backend loaded, variants too
         return True
     try:
-        cpu = _ggml_library("ggml-cpu")
-        return bool(cpu is not None and cpu.ggml_cpu_has_amx_int8())
+        return bool(_ggml_function("ggml_cpu_has_amx_int8", ctypes.c_int)())
     except (AttributeError, OSError):
         return False
 
@@ -91,11 +94,16 @@ AMX_OFF = (
 
 
 def _ggml_function(name: str, restype: Any, *argtypes: Any) -> Any:
-    """A ggml function from whichever of llama.cpp's libraries exports it: the backend registry
-    is in ``ggml``, the devices' and the version's functions in ``ggml-base`` (a static build has
-    them all in libllama)."""
-    for library in (_ggml_library("ggml"), _ggml_library("ggml-base"), L.llama_cpp._lib):
-        function = getattr(library, name, None) if library is not None else None
+    """A ggml function, looked up through libllama's handle first: the dynamic linker finds it in
+    libllama or the ggml libraries loaded with it (``ggml``: the backend registry; ``ggml-base``:
+    devices, version; ``ggml-cpu``), without loading a second copy of any. A library beside
+    libllama is opened by its path only for a symbol not found that way."""
+    for library in (L.llama_cpp._lib, "ggml", "ggml-base", "ggml-cpu"):
+        handle = _ggml_library(library) if isinstance(library, str) else library
+        try:
+            function = handle[name] if handle is not None else None
+        except AttributeError:
+            continue
         if function is not None:
             function.restype, function.argtypes = restype, list(argtypes)
             return function
@@ -147,7 +155,7 @@ class Engine:
         params.use_extra_bufts = self.weight_repack == "on"
         self.model = L.llama_model_load_from_file(path.encode(), params)
         if not self.model:
-            raise LoadFailed(f"Failed to load model from file: {path}")
+            raise ModelRefused(f"Failed to load model from file: {path}")
         self.vocab = L.llama_model_get_vocab(self.model)
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
         ctx = L.llama_context_default_params()
@@ -296,7 +304,7 @@ class Engine:
         if not pointer:
             raise RuntimeError(f"llama.cpp has no logits at position {self.positions}")
         row = np.frombuffer((ctypes.c_float * self.n_vocab).from_address(pointer), dtype=np.float32)
-        token = int(row.argmax())  # the first maximum, as llama_sampler_init_greedy() picks
+        token = int(row.argmax())  # the first maximum, as llama.cpp's greedy sampler (unless a logit is NaN)
         L.llama_sampler_accept(self.sampler, token)
         return token
 
