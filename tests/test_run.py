@@ -428,6 +428,35 @@ def test_tokens_reach_the_parent_in_bursts_of_the_stream_interval():
     assert watched >= min(8, decode_s / 0.05 / 2) and watched > 2 * bench
 
 
+def test_a_burst_makes_its_tokens_texts_when_it_goes_out_in_order():
+    """The child makes a token's text when its burst goes out, not between two decodes (benchmarks/
+    RESULTS.md, "The child's work between tokens"), and in stamping order: the UTF-8 decoder
+    carries a character split across tokens."""
+    import codecs
+    from multiprocessing import Pipe
+
+    from profiler.run import protocol, worker
+
+    pieces = [b"n", b"\xc3", b"\xa9", b"\xf0\x9f", b"\x98\x80"]  # "né😀", two characters split
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    made: list[int] = []
+
+    def text(token: int) -> str:
+        made.append(token)
+        return decoder.decode(pieces[token])
+
+    parent, child = Pipe()
+    outbox = worker._Outbox(child, 1.0, text)
+    for index in range(len(pieces)):
+        outbox.token(0.1 * index, index, index)
+    assert made == [0]  # the first at once; the rest wait for their burst, texts not yet made
+    outbox.flush(0.5)
+    messages = [protocol.decode(parent.recv_bytes()) for _ in pieces]
+    assert not parent.poll()
+    assert [m["text"] for m in messages] == ["n", "", "é", "", "😀"]
+    assert [(m["i"], m["id"], m["t"]) for m in messages] == [(i, i, 0.1 * i) for i in range(len(pieces))]
+
+
 def test_a_throttled_run_hands_its_tokens_over_often_enough_to_steer():
     """The speed governor steers the throttle by the tokens as they arrive: a bench test whose speed
     is emulated (a phone slower than the host, or a speed factor) keeps 50 ms, not a second."""

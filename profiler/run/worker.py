@@ -12,10 +12,13 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from profiler.run import protocol, sandbox
+
+STOP_POLL_S = 0.02  # how often the token loop looks for a stop: a look is a system call, 20 ms is unnoticed
 
 
 class TemplateRefused(Exception):
@@ -135,20 +138,23 @@ class _Outbox:
     then whatever has piled up every ``interval_s`` (the run's ``stream_interval_s``: 50 ms for a
     run that is watched or whose speed is steered, a second for a bench test on the host). Each
     burst wakes the parent, and on a host whose cores all run llama.cpp's threads each wake-up
-    stalls them at their next barrier."""
+    stalls them at their next barrier. A token's text and message are made when its burst goes
+    out, not when it is stamped: the piece, the UTF-8 decoder and the message took ~0.1 ms a token
+    on caches llama.cpp's decode had just swept (1 % of a SmolLM2 token; benchmarks/RESULTS.md,
+    "The child's work between tokens"), and a burst does them while the caches are warm."""
 
-    def __init__(self, conn: Connection, interval_s: float) -> None:
+    def __init__(self, conn: Connection, interval_s: float, text: Callable[[int], str]) -> None:
         self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
-        self.interval_s = interval_s
+        self.interval_s, self.text = interval_s, text
 
-    def token(self, stamp: float, **fields: Any) -> None:
-        self.pending.append(protocol.encode("token", t=stamp, **fields))
+    def token(self, stamp: float, index: int, token: int) -> None:
+        self.pending.append((stamp, index, token))
         if self.sent == 0 or stamp - self.flushed_at >= self.interval_s:
             self.flush(stamp)
 
     def flush(self, now: float) -> None:
-        for message in self.pending:
-            self.conn.send_bytes(message)
+        for stamp, index, token in self.pending:  # in order: the UTF-8 decoder carries a split character
+            self.conn.send_bytes(protocol.encode("token", t=stamp, i=index, id=token, text=self.text(token)))
         self.sent += len(self.pending)
         self.pending.clear()
         self.flushed_at = now
@@ -160,8 +166,8 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
     reason = "length" if budget == config["max_tokens"] else "context_full"
     ignore_eos = bool(config.get("ignore_eos"))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    outbox = _Outbox(conn, float(config["stream_interval_s"]))  # child_config always sends it
-    produced = 0
+    outbox = _Outbox(conn, float(config["stream_interval_s"]), lambda token: decoder.decode(engine.piece(token)))
+    produced, polled_at = 0, time.monotonic()
     engine.decode(tokens)
     while True:
         token = engine.sample()
@@ -169,18 +175,20 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
         if not ignore_eos and engine.is_end(token):
             reason = "eos"
             break
-        outbox.token(stamp, i=produced, id=token, text=decoder.decode(engine.piece(token)))
+        outbox.token(stamp, produced, token)
         produced += 1
         if produced >= budget:
             break
-        if _stop_requested(conn):
-            reason = "stopped"
-            break
+        if stamp - polled_at >= STOP_POLL_S:
+            polled_at = stamp
+            if _stop_requested(conn):
+                reason = "stopped"
+                break
         engine.decode([token])
+    outbox.flush(time.monotonic())
     tail = decoder.decode(b"", final=True)
     if tail:
-        outbox.token(time.monotonic(), i=produced, id=-1, text=tail)
-    outbox.flush(time.monotonic())
+        _send(conn, "token", t=time.monotonic(), i=produced, id=-1, text=tail)
     _send(conn, "done", t=time.monotonic(), reason=reason, generated_tokens=produced, prompt_tokens=len(tokens))
 
 
