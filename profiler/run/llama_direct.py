@@ -18,6 +18,7 @@ Only the child imports this module (it loads llama.cpp).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import random
 from dataclasses import dataclass
@@ -98,8 +99,8 @@ def _ggml_function(name: str, restype: Any, *argtypes: Any) -> Any:
     libllama or the ggml libraries loaded with it (``ggml``: the backend registry; ``ggml-base``:
     devices, version; ``ggml-cpu``), without loading a second copy of any. A library beside
     libllama is opened by its path only for a symbol not found that way."""
-    for library in (L.llama_cpp._lib, "ggml", "ggml-base", "ggml-cpu"):
-        handle = _ggml_library(library) if isinstance(library, str) else library
+    beside = (_ggml_library(stem) for stem in ("ggml", "ggml-base", "ggml-cpu"))  # opened only when reached
+    for handle in itertools.chain([L.llama_cpp._lib], beside):
         try:
             function = handle[name] if handle is not None else None
         except AttributeError:
@@ -158,6 +159,7 @@ class Engine:
             raise ModelRefused(f"Failed to load model from file: {path}")
         self.vocab = L.llama_model_get_vocab(self.model)
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
+        self._row = ctypes.c_float * self.n_vocab  # one position's logits, for the greedy pick
         ctx = L.llama_context_default_params()
         ctx.n_ctx = settings.n_ctx
         ctx.n_batch = min(settings.n_batch, settings.n_ctx)
@@ -303,7 +305,7 @@ class Engine:
         pointer = ctypes.cast(L.llama_get_logits_ith(self.ctx, -1), ctypes.c_void_p).value
         if not pointer:
             raise RuntimeError(f"llama.cpp has no logits at position {self.positions}")
-        row = np.frombuffer((ctypes.c_float * self.n_vocab).from_address(pointer), dtype=np.float32)
+        row = np.frombuffer(self._row.from_address(pointer), dtype=np.float32)
         token = int(row.argmax())  # the first maximum, as llama.cpp's greedy sampler (unless a logit is NaN)
         L.llama_sampler_accept(self.sampler, token)
         return token
