@@ -2,7 +2,7 @@
 
   llama-bench   ``llama-bench -p 0 -n GEN -t T -r 3`` (a random next token; C++)
   bare random   the same loop from Python on pocketprof's own llama.cpp libraries (``Engine`` in
-                ``profiler/run/llama_direct.py``): a fresh process, llama-bench's warm-up, three
+                ``profiler/run/llama_direct.py``): a fresh process, the child's warm-up, three
                 timed repetitions, a random next token
   bare chain    the same, each token picked by llama.cpp's greedy sampler chain
                 (``llama_sampler_sample``)
@@ -49,7 +49,7 @@ def bare(path: str, pick: str, gen: int, threads: int) -> float:
         engine.set_sampling(llama_direct.Sampling())  # temperature 0: greedy
         engine.greedy = pick == "bare greedy"  # else llama.cpp's chain picks (unused by bare random)
         prompt = engine.random_prompt(1, seed=42)  # a bench tg test's one-token prompt, as the child's
-        warm_up(engine, prompt, generate=True)
+        warm_up(engine, prompt, gen - 1)  # as the child warms up: as many decodes as a repetition, at most 1 s
         rng, rates = random.Random(0), []
         for _ in range(REPS):
             engine.clear()

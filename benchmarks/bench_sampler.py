@@ -40,7 +40,7 @@ def one_round(path: str, blocks: int, gen: int, threads: int) -> dict[str, float
         engine.set_sampling(llama_direct.Sampling())  # temperature 0: greedy
         engine.greedy = False  # through llama.cpp's chain, which this script measures (the child argmaxes)
         prompt = engine.random_prompt(16, seed=1)
-        warm_up(engine, prompt, generate=True)  # llama-bench's, as the child's
+        warm_up(engine, prompt, gen)  # as the child warms up
         rng = random.Random(0)
         rates: dict[str, list[float]] = {"sampled": [], "random": []}
         for block in range(blocks):

@@ -141,6 +141,8 @@ def test_bench_runs_each_repetition_as_a_profiled_run(bench_json, monkeypatch):
             stored = history.load(run_id)  # each repetition is in the history
             assert stored["config"]["prompt_tokens"] == row["n_prompt"] and stored["config"]["warmup"] is True
             assert stored["config"]["threads"] == row["n_threads"] and stored["samples"]
+            # the warm-up generated as many tokens as the timed pass decodes after its prompt
+            assert stored["child"]["engine"]["warmup_tokens"] == max(row["n_gen"] - 1, 0)
         assert row["peak_footprint_mb_avg"] > 10 and row["ttft_ms_avg"] > 0
         assert row["sampler"] == "greedy" and row["emulation"] == "none"
         assert row["model_type"].startswith("llama ") and row["model_n_params"] > 100_000_000  # the child's llama.cpp

@@ -82,3 +82,36 @@ def test_reading_the_build_loads_no_second_copy_of_ggml() -> None:
     stems = [Path(path).name.split(".so")[0] for path in paths]
     assert found == "True" and "libggml-base" in stems
     assert len(stems) == len(set(stems)), paths
+
+
+# The bench warm-up on a real engine, counting its decodes: the test's tokens when there is time,
+# one when there is none, the prompt alone for a prefill test; the memory cleared after each.
+WARM_PROBE = """
+import sys
+from profiler.run import llama_direct
+from profiler.run.worker import warm_up
+
+class Counting(llama_direct.Engine):
+    decodes = 0
+
+    def decode(self, tokens):
+        self.decodes += 1
+        super().decode(tokens)
+
+engine = Counting(sys.argv[1], llama_direct.Settings(n_ctx=64, n_threads=2))
+engine.set_sampling(llama_direct.Sampling())
+prompt = engine.random_prompt(4, seed=1)
+for tokens, for_s in ((20, 60.0), (20, 0.0), (0, 60.0)):
+    engine.decodes = 0
+    generated = warm_up(engine, prompt, tokens, for_s=for_s)
+    print(generated, engine.decodes, engine.positions)
+engine.close()
+"""
+
+
+@pytest.mark.model
+def test_the_bench_warm_up_generates_the_test_s_tokens_within_its_time(smollm2: Path) -> None:
+    command = [sys.executable, "-c", WARM_PROBE, str(smollm2)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    rows = [tuple(map(int, line.split())) for line in done.stdout.strip().splitlines()[-3:]]
+    assert rows == [(20, 21, 0), (1, 2, 0), (0, 1, 0)]  # (generated, decodes with the prompt's, positions after)

@@ -3,9 +3,10 @@
 A repetition is one :class:`profiler.run.session.Session`: its own child, the profile's limits,
 the memory sampler, the phone's emulated speed under a phone profile, a history row. Inside
 the child it is llama-bench's: the prompt is random token ids, a warm-up pass (the prompt and
-one token, then a cleared memory) comes before the timed one, sampling is greedy and the end
-of text is ignored. A test whose repetition is killed or fails stops there (the next would
-too) and the bench goes on with the next test.
+the test's generated tokens or a second's worth, then a cleared memory: ``worker.warm_up``)
+comes before the timed one, sampling is greedy and the end of text is ignored. A test whose
+repetition is killed or fails stops there (the next would too) and the bench goes on with the
+next test.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class RunConfig:
     ubatch: int = 512  # n_ubatch: tokens computed per graph
     flash_attn: str = "auto"  # "auto" (llama.cpp decides per device), "on" or "off"
     prompt_tokens: int | None = None  # a bench test: this many random token ids in place of the prompt text
-    warmup: bool = False  # llama-bench's warm-up (the prompt and one token, then cleared) before timing
+    warmup: bool = False  # a bench test's warm-up (the prompt, the test's tokens for up to 1 s, then cleared)
     stream_interval_s: float = 0.05  # the child hands its tokens over this often (each hand-over wakes the parent)
     speed_correction: float = 1.0  # the speed governor's start: a bench carries it from one repetition to the next
 

@@ -19,6 +19,7 @@ from typing import Any
 from profiler.run import protocol, sandbox
 
 STOP_POLL_S = 0.02  # how often the token loop looks for a stop: a look is a system call, 20 ms is unnoticed
+WARMUP_S = 1.0  # a bench test's warm-up generates for at most this long (see warm_up)
 
 
 class TemplateRefused(Exception):
@@ -80,13 +81,24 @@ def generate(conn: Connection, config: dict[str, Any]) -> None:
         engine.close()
 
 
-def warm_up(engine: Any, prompt: list[int], generate: bool) -> None:
-    """llama-bench's warm-up: the prompt once and one generated token, then a cleared memory."""
+def warm_up(engine: Any, prompt: list[int], tokens: int, *, for_s: float = WARMUP_S) -> int:
+    """A bench test's warm-up: the prompt once, then up to ``tokens`` generated tokens for at most
+    ``for_s`` seconds (at least one), then a cleared memory. llama-bench's warm-up generates one
+    token; after it, the first tokens of its first timed repetition ran up to 1.6× slower than its
+    second's, over the first 4 (SmolLM2) to 48 (Gemma 3) tokens. Its later repetitions follow a
+    whole one, and each pocketprof repetition is a first one in a fresh child, so the child warms
+    up for a whole test's decode or a second, whichever is shorter (benchmarks/RESULTS.md, "The
+    first repetition"). Returns how many tokens it generated."""
     engine.decode(prompt)
-    if generate:
+    ends, generated = time.monotonic() + for_s, 0
+    while generated < tokens:
         engine.decode([engine.sample()])
+        generated += 1
+        if time.monotonic() >= ends:
+            break
     engine.synchronize()
     engine.clear()
+    return generated
 
 
 def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) -> None:
@@ -109,8 +121,9 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
         )
     )
     load_time = time.monotonic() - started
-    if config.get("warmup"):
-        warm_up(engine, tokens, config["max_tokens"] > 1)
+    warmed: dict[str, int] = {}
+    if config.get("warmup"):  # as many decodes as the test, at most a second
+        warmed["warmup_tokens"] = warm_up(engine, tokens, min(config["max_tokens"], n_ctx - len(tokens)) - 1)
     if config.get("logits_all"):
         engine.keep_logits()
     described = engine.describe()
@@ -128,7 +141,8 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
         sandbox=config.get("sandbox", "none"),
         engine=described
         | llama_direct.build_info()
-        | {"n_batch": engine.n_batch, "weight_repack": engine.weight_repack},
+        | {"n_batch": engine.n_batch, "weight_repack": engine.weight_repack}
+        | warmed,
     )
     _stream(conn, engine, config, tokens, n_ctx)
 
