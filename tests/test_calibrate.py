@@ -22,8 +22,10 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POCKETPROF_CACHE", str(tmp_path / "cache"))
 
 
-def record(gap_ms: float = 20.0, n: int = 40, cpu: float = 195.0, slow_every: int = 0) -> RunRecord:
-    """A completed measuring run: 120 prompt tokens in 0.5 s, then ``n`` tokens ``gap_ms`` apart."""
+def record(
+    gap_ms: float = 20.0, n: int = 40, cpu: float = 195.0, slow_every: int = 0, prompt_tokens: int = 120
+) -> RunRecord:
+    """A completed measuring run: ``prompt_tokens`` in 0.5 s, then ``n`` tokens ``gap_ms`` apart."""
     r = RunRecord(run_id="r", started_at="", config={}, model={}, profile={}, host={})
     r.status, r.loaded_at_s = "completed", 1.0
     t = 1.5
@@ -35,7 +37,7 @@ def record(gap_ms: float = 20.0, n: int = 40, cpu: float = 195.0, slow_every: in
         Sample(t=1.5 + k * 0.02, rss_mb=1, footprint_mb=1, file_mb=0, anon_mb=1, swap_mb=0, cpu_percent=cpu, threads=3)
         for k in range(40)
     ]
-    r.summary.prompt_tokens = 120
+    r.summary.prompt_tokens = prompt_tokens
     r.finish_summary()
     return r
 
@@ -64,6 +66,50 @@ def test_a_busy_or_unsteady_host_is_not_trusted(kwargs: dict, load: float, why: 
 def test_an_unfinished_run_measures_nothing() -> None:
     failed = replace(record(), status="error")
     assert calibrate.from_record(MODEL, 2, 2048, failed, load_before=0.0) is None
+    assert calibrate.from_record(MODEL, 2, 2048, record(), load_before=0.0, short=failed) is None
+    assert calibrate.from_record(MODEL, 2, 2048, record(), load_before=0.0, short=record(n=5)) is None
+
+
+def two_runs(long: RunRecord, short: RunRecord) -> calibrate.Calibration | None:
+    return calibrate.from_record(MODEL, 2, 2048, long, load_before=0.0, short=short)
+
+
+def test_the_short_run_times_decode_and_the_long_one_how_it_slows_further_in() -> None:
+    long = record(gap_ms=25.0, n=40, prompt_tokens=220)  # mean position 240, 40 tok/s
+    short = record(gap_ms=20.0, n=40, prompt_tokens=20)  # mean position 40, 50 tok/s
+    c = calibrate.from_record(MODEL, 2, 2048, long, load_before=0.0, short=short)
+    assert c is not None and c.trusted
+    assert c.decode_tps == pytest.approx(50.0) and c.decode_position == pytest.approx(40.0)
+    assert c.ms_per_position == pytest.approx(5.0 / 200)  # 20 ms → 25 ms over 200 positions
+    assert c.prefill_tps == pytest.approx(220 / 0.5) and c.prompt_tokens == 220  # prefill from the long prompt
+    assert c.decode_tps_at(40.0) == pytest.approx(50.0)
+    assert c.decode_tps_at(240.0) == pytest.approx(40.0)
+    assert c.decode_tps_at(440.0) == pytest.approx(1000 / 30)
+    assert c.decode_tps_at(None) == pytest.approx(50.0)
+    assert c.decode_tps_at(-10_000.0) == pytest.approx(100.0)  # never more than twice as fast as timed
+    faster_far = two_runs(record(gap_ms=19.0, prompt_tokens=220), short)
+    assert faster_far is not None and faster_far.ms_per_position == 0.0  # noise, not a faster far end
+    unsteady = two_runs(long, record(slow_every=3, prompt_tokens=20))
+    assert unsteady is not None and not unsteady.trusted and "unsteady" in unsteady.reason
+    starved = two_runs(long, record(cpu=100.0, prompt_tokens=20))
+    assert starved is not None and not starved.trusted and "50%" in starved.reason
+
+
+def test_a_run_is_checked_against_the_hosts_rate_at_its_own_position() -> None:
+    long, short = record(gap_ms=25.0, prompt_tokens=220), record(gap_ms=20.0, prompt_tokens=20)
+    c = calibrate.from_record(MODEL, 2, 2048, long, load_before=0.0, short=short)
+    assert c is not None
+    assert calibrate.disagreement(c, 28.0, 1.0, at_position=440.0) == ""  # 33 tok/s expected there
+    assert calibrate.disagreement(c, 28.0, 1.0, at_position=40.0) != ""  # 50 expected: 0.56×
+    e = Emulation(target_decode_tps=20.0, target_prefill_tps=80.0, backend="cpu", calibration=c, calibration_source="")
+    assert e.decode_factor == pytest.approx(20 / 50)  # before the prompt is known: the short position
+    e.on_loaded(prompt_tokens=400, decode_tokens=80)  # tokens at positions 400–480: mean 440
+    assert e.decode_position == pytest.approx(440.0)
+    assert e.decode_factor == pytest.approx(20 / (1000 / 30))
+    assert e.report()["host_decode_tokens_per_s"] == pytest.approx(1000 / 30, abs=0.01)
+    slow = replace(e, target_decode_tps=40.0, decode_position=None)
+    slow.on_loaded(prompt_tokens=400, decode_tokens=80)
+    assert slow.decode_factor == 1.0 and slow.lags()["decode"] == pytest.approx(40 / (1000 / 30), abs=0.01)
 
 
 def test_lookup_refuses_what_is_missing_untrusted_or_stale() -> None:
@@ -91,6 +137,12 @@ def test_a_damaged_cache_entry_is_measured_again() -> None:
     assert calibrate.lookup(MODEL, 2, 2048)[0] is None
     data[good.key] |= {"decode_tps": 50.0, "taken_at": "yesterday"}
     path.write_text(json.dumps(data))
+    assert calibrate.lookup(MODEL, 2, 2048)[0] is None
+    for damage in ({"ms_per_position": -0.1}, {"ms_per_position": "steep"}, {"decode_position": float("nan")}):
+        path.write_text(json.dumps({good.key: good.to_dict() | damage}))
+        assert calibrate.lookup(MODEL, 2, 2048)[0] is None, damage
+    older = {k: v for k, v in good.to_dict().items() if k not in ("decode_position", "ms_per_position")}
+    path.write_text(json.dumps({good.key: older}))  # from before positions were timed: measured again
     assert calibrate.lookup(MODEL, 2, 2048)[0] is None
 
 

@@ -34,7 +34,8 @@ def _row(c: calibrate.Calibration) -> str:
     age = c.age_days()
     stale = " (stale: re-measured on the next run)" if age > calibrate.MAX_AGE_DAYS else ""
     return (
-        f"{Path(c.model).name[:34]:34} {c.threads:>3} {c.ctx:>6} {c.decode_tps:8.1f} {prefill} "
+        f"{Path(c.model).name[:34]:34} {c.threads:>3} {c.ctx:>6} {c.decode_tps:8.1f} {c.decode_position:5.0f} "
+        f"{c.ms_per_position * 1000:7.1f} {prefill} "
         f"{c.taken_at:26} {c.cpu_share:6.0%} {c.itl_spread:6.2f}  {trust}{stale}"
     )
 
@@ -48,12 +49,13 @@ def show(as_json: bool) -> int:
         print("no calibration cached: the next emulated run measures this host first")
         return 0
     print(
-        f"{'model':34} {'thr':>3} {'ctx':>6} {'decode':>8} {'prefill':>7} {'taken (UTC)':26} {'CPU':>6} "
-        f"{'spread':>6}  trusted"
+        f"{'model':34} {'thr':>3} {'ctx':>6} {'decode':>8} {'@pos':>5} {'µs/pos':>7} {'prefill':>7} {'taken (UTC)':26} "
+        f"{'CPU':>6} {'spread':>6}  trusted"
     )
     for c in found:
         print(_row(c))
-    print(f"(tokens/s of this host; re-measured after {calibrate.MAX_AGE_DAYS} days, or when a run disagrees)")
+    print("(tokens/s of this host; decode timed at context position @pos, a token µs/pos longer per position")
+    print(f" further in; re-measured after {calibrate.MAX_AGE_DAYS} days, or when a run disagrees)")
     return 0
 
 
@@ -64,10 +66,12 @@ def measure(args: argparse.Namespace) -> int:
         raise BadInput("--measure needs --model")
     path = resolve(args.model)
     load = calibrate.background_load()
-    record = Session(calibrate.config_for(path, args.threads, args.ctx), calibrate=False).run()
-    found = calibrate.from_record(path, args.threads, args.ctx, record, load_before=load)
+    configs = (calibrate.config_for(path, args.threads, args.ctx, short=short) for short in (False, True))
+    long, short = (Session(config, calibrate=False).run() for config in configs)
+    found = calibrate.from_record(path, args.threads, args.ctx, long, load_before=load, short=short)
     if found is None:
-        raise BadInput(f"the measuring run did not complete: {record.error or record.status}")
+        failed = long if long.status != "completed" else short
+        raise BadInput(f"the measuring run did not complete: {failed.error or failed.status}")
     if found.trusted:
         calibrate.store(found)
     print(json.dumps(found.to_dict(), indent=2) if args.json else _row(found))

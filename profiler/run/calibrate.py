@@ -1,9 +1,16 @@
 """The host's own unthrottled speed for a model, measured, checked, and cached until it is wrong.
 
 An emulated run under a phone profile is slowed by ``factor = phone ÷ host``, for prefill
-and for decode separately, so everything rests on the host figures. They come from a short
-real run (greedy, a ~200-token prompt, 64 generated tokens, the ``host`` profile with the
-run's threads and context), and a busy host is not a slow host (two busy loops running beside
+and for decode separately, so everything rests on the host figures. They come from two short
+real runs (greedy, 64 generated tokens each, the ``host`` profile with the run's threads and
+context): one on a ~200-token prompt, which times prefill and decode late in a context, and
+one on a short prompt (``DECODE_PROMPT``), which times decode where a chat reply and a bench's
+tg test run and where the phones' decode predictions were measured (llama-bench's tg). A
+token's time grows with its position in the context, and for a small model steeply (SmolLM2
+135M decoded 112 tok/s at positions 213–277 and 165 at 40–104 on the Xeon host,
+benchmarks/RESULTS.md), so the calibration keeps the decode rate at the short run's mean
+position and the milliseconds a token gains per position between the two
+(:meth:`Calibration.decode_tps_at`). A busy host is not a slow host (two busy loops running beside
 a calibration once made this host look 20× slower than a phone), so a measurement is trusted,
 and cached, only when:
 
@@ -18,13 +25,15 @@ A cached figure is re-measured when it is older than ``MAX_AGE_DAYS``, when the 
 the threads, the context, the CPU or llama-cpp-python changed (all part of its key), or when
 a run's own speed disagrees with it: the decode rate a run reached divided by the share of
 time the throttle let it run is the host's unthrottled rate, and if that differs from the
-cached one by more than ``DISAGREE`` the entry is dropped (the next run re-measures).
+cached one at the run's own position by more than ``DISAGREE`` the entry is dropped (the next
+run re-measures).
 ``pocketprof calibrate --show`` lists what is cached; ``--clear`` forgets it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, fields
@@ -44,6 +53,7 @@ from profiler.run.limits import host_cores
 CACHE = "host_calibration.json"
 CALIBRATION_TOKENS = 64
 PROMPT_WORDS = 150  # about 200 tokens of the Declaration of Independence: enough to time prefill
+DECODE_PROMPT = "Count from one to one hundred in words."  # a chat-sized prompt: decode at short positions
 MIN_CTX = 512  # the measuring run's prompt and tokens fit; a run with a smaller context is measured at this one
 BUSY_BEFORE = 0.25
 MIN_CPU_SHARE = 0.80
@@ -71,6 +81,15 @@ class Calibration:
     reason: str  # why not trusted ("" when trusted)
     host: str
     llama_cpp: str
+    decode_position: float  # the mean context position of the tokens decode_tps was timed at
+    ms_per_position: float  # how much longer a token takes per position further into the context (≥ 0)
+
+    def decode_tps_at(self, position: float | None) -> float:
+        """The host's decode rate at a mean context position (``decode_tps`` where not known)."""
+        if position is None:
+            return self.decode_tps
+        base_ms = 1000.0 / self.decode_tps
+        return 1000.0 / max(0.5 * base_ms, base_ms + self.ms_per_position * (position - self.decode_position))
 
     def age_days(self, now: datetime | None = None) -> float:
         taken = datetime.fromisoformat(self.taken_at)
@@ -94,9 +113,10 @@ def _entries() -> dict[str, Calibration]:
         if not isinstance(value, dict) or not names <= set(value):
             continue
         numbers = (value["decode_tps"], value["cpu_share"], value["itl_spread"], value["background_load"])
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+        numbers += (value["decode_position"], value["ms_per_position"])
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
             continue  # a damaged entry is re-measured, never trusted
-        if value["decode_tps"] <= 0:
+        if value["decode_tps"] <= 0 or value["ms_per_position"] < 0:
             continue
         try:
             found = Calibration(**{n: value[n] for n in names})
@@ -161,12 +181,13 @@ def prompt() -> str:
     return "Summarize this text in one sentence.\n\n" + " ".join(text.split()[:PROMPT_WORDS])
 
 
-def config_for(model_path: Path, threads: int, ctx: int) -> RunConfig:
-    """The short unthrottled run that measures the host: greedy, fixed length, same threads and context."""
+def config_for(model_path: Path, threads: int, ctx: int, *, short: bool = False) -> RunConfig:
+    """A short unthrottled run that measures the host: greedy, fixed length, same threads and context;
+    on the long prompt (prefill, and decode late in a context) or, ``short``, on ``DECODE_PROMPT``."""
     return RunConfig(
         model=str(model_path),
         profile="host",
-        prompt=prompt(),
+        prompt=DECODE_PROMPT if short else prompt(),
         max_tokens=CALIBRATION_TOKENS,
         ctx=max(ctx, MIN_CTX),
         threads=threads,
@@ -181,18 +202,33 @@ def _decode_cpu_share(record: RunRecord, threads: int) -> float:
     return statistics.median(during) / (100.0 * threads) if during else 1.0
 
 
-def from_record(
-    model_path: Path, threads: int, ctx: int, record: RunRecord, *, load_before: float
-) -> Calibration | None:
-    """The calibration a measuring run makes; None when the run did not complete."""
-    s = record.summary
-    if record.status != "completed" or not s.decode_tokens_per_s or len(record.tokens) < 8:
-        return None
+def _measured(record: RunRecord) -> bool:
+    return record.status == "completed" and bool(record.summary.decode_tokens_per_s) and len(record.tokens) >= 8
+
+
+def _spread(record: RunRecord) -> float:
     gaps = sorted(t.latency_ms for t in record.tokens[1:])
     p50 = statistics.median(gaps)
     p90 = gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))]
-    spread = p90 / p50 if p50 > 0 else float("inf")
-    share = min(1.0, _decode_cpu_share(record, threads))
+    return p90 / p50 if p50 > 0 else float("inf")
+
+
+def position(record: RunRecord) -> float:
+    """The mean context position of a run's decoded tokens (after its prompt)."""
+    return (record.summary.prompt_tokens or 0) + len(record.tokens) / 2
+
+
+def from_record(
+    model_path: Path, threads: int, ctx: int, record: RunRecord, *, load_before: float, short: RunRecord | None = None
+) -> Calibration | None:
+    """The calibration the measuring runs make (``record`` on the long prompt, ``short`` on
+    ``DECODE_PROMPT`` where it was run); None when one did not complete."""
+    if not _measured(record) or (short is not None and not _measured(short)):
+        return None
+    s = record.summary
+    runs = [record] if short is None else [record, short]
+    spread = max(_spread(r) for r in runs)
+    share = min(1.0, *(_decode_cpu_share(r, threads) for r in runs))
     reasons = []
     if threads > len(host_cores()):
         reasons.append(f"{threads} threads on {len(host_cores())} cores measure oversubscription, not the host")
@@ -202,12 +238,18 @@ def from_record(
         reasons.append(f"the child got {share:.0%} of its {threads} threads' CPU")
     if spread > MAX_SPREAD:
         reasons.append(f"token timing was unsteady (p90 {spread:.1f}× the median)")
+    decoded = short or record  # the rate is the same measure as every run's decode speed (tokens over time)
+    decode_tps = decoded.summary.decode_tokens_per_s or 0.0
+    slope = 0.0
+    if short is not None and position(record) > position(short):
+        long_ms, short_ms = 1000.0 / (s.decode_tokens_per_s or decode_tps), 1000.0 / decode_tps
+        slope = max(0.0, (long_ms - short_ms) / (position(record) - position(short)))
     return Calibration(
         key=key_for(model_path, threads, ctx),
         model=str(model_path.resolve()),
         threads=threads,
         ctx=ctx,
-        decode_tps=s.decode_tokens_per_s,  # the same measure as every run's decode speed (tokens over time)
+        decode_tps=decode_tps,
         prefill_tps=s.prefill_tokens_per_s,
         prompt_tokens=s.prompt_tokens or 0,
         taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -218,20 +260,26 @@ def from_record(
         reason="; ".join(reasons),
         host=hostinfo.cpu_model(),
         llama_cpp=hostinfo.package_version("llama_cpp_python") or "?",
+        decode_position=round(position(decoded), 1),
+        ms_per_position=round(slope, 6),
     )
 
 
-def disagreement(calibration: Calibration, achieved_tps: float | None, duty: float | None) -> str:
-    """Why a run's own decode speed says the calibration is wrong ("" when it agrees)."""
+def disagreement(
+    calibration: Calibration, achieved_tps: float | None, duty: float | None, at_position: float | None = None
+) -> str:
+    """Why a run's own decode speed (its tokens' mean context position ``at_position``) says the
+    calibration is wrong ("" when it agrees)."""
     if not achieved_tps or not duty or duty <= 0.05:
         return ""
     implied = achieved_tps / duty  # what the host does unthrottled
-    ratio = implied / calibration.decode_tps
+    expected = calibration.decode_tps_at(at_position)
+    ratio = implied / expected
     if abs(ratio - 1.0) <= DISAGREE:
         return ""
     return (
         f"this run decoded at {implied:.1f} tok/s unthrottled-equivalent, the calibration says "
-        f"{calibration.decode_tps:.1f} ({ratio:.2f}×): re-measured on the next run"
+        f"{expected:.1f} at its position ({ratio:.2f}×): re-measured on the next run"
     )
 
 

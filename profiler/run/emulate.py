@@ -45,6 +45,7 @@ class Emulation:
     target_ttft_s: float | None = None
     observed_ttft_s: float | None = None  # the host's own time to first token, before any gate
     achieved_decode_tps: float | None = None  # the run's decode rate, once it is over
+    decode_position: float | None = None  # the mean context position of its tokens, once the prompt is known
     notes: list[str] = field(default_factory=list)
 
     # -- factors -------------------------------------------------------------------
@@ -54,8 +55,13 @@ class Emulation:
         return min(1.0, target / host)
 
     @property
+    def host_decode_tps(self) -> float | None:
+        """The host's unthrottled decode rate where this run's tokens decode (the calibration's by position)."""
+        return self.calibration.decode_tps_at(self.decode_position) if self.calibration else None
+
+    @property
     def decode_factor(self) -> float:
-        return self._ratio(self.target_decode_tps, self.calibration.decode_tps if self.calibration else None)
+        return self._ratio(self.target_decode_tps, self.host_decode_tps)
 
     @property
     def prefill_factor(self) -> float:
@@ -66,8 +72,10 @@ class Emulation:
         return self.prefill_factor if self.phase == "prefill" else self.decode_factor
 
     # -- the phases -------------------------------------------------------------------
-    def on_loaded(self, prompt_tokens: int, prefill_tps: float | None = None) -> None:
-        """The prompt is known: the phone's time to first token follows from its prefill speed."""
+    def on_loaded(self, prompt_tokens: int, prefill_tps: float | None = None, decode_tokens: int = 0) -> None:
+        """The prompt is known: the phone's time to first token follows from its prefill speed, and
+        the host's decode rate from where the run's (up to ``decode_tokens``) tokens will sit."""
+        self.decode_position = prompt_tokens + max(0, decode_tokens) / 2
         if prefill_tps:
             self.target_prefill_tps = prefill_tps
         if self.target_prefill_tps and prompt_tokens:
@@ -86,13 +94,13 @@ class Emulation:
     def lags(self) -> dict[str, float]:
         """How many times slower than the phone the host is, per phase, where it is."""
         out = {}
-        cal = self.calibration
+        cal, host = self.calibration, self.host_decode_tps
         target = self.target_decode_tps
         if target and self.achieved_decode_tps and self.decode_factor >= 1.0:  # unthrottled: the run says
             if self.achieved_decode_tps < 0.98 * target:
                 out["decode"] = round(target / self.achieved_decode_tps, 2)
-        elif cal and target and cal.decode_tps < target:
-            out["decode"] = round(target / cal.decode_tps, 2)
+        elif host and target and host < target:
+            out["decode"] = round(target / host, 2)
         if self.observed_ttft_s and self.target_ttft_s:  # this run's prompt: later than the phone's?
             if self.observed_ttft_s > 1.02 * self.target_ttft_s:
                 out["prefill"] = round(self.observed_ttft_s / self.target_ttft_s, 2)
@@ -111,7 +119,8 @@ class Emulation:
             "target_prefill_error_pct": self.prefill_error_pct,
             "target_ttft_s": _r(self.target_ttft_s, 4),
             "host_ttft_s": _r(self.observed_ttft_s, 4),  # when the host had the first token, before the gate
-            "host_decode_tokens_per_s": _r(cal.decode_tps if cal else None),
+            "host_decode_tokens_per_s": _r(self.host_decode_tps),  # at this run's position in the context
+            "host_decode_position": _r(self.decode_position, 1),
             "host_prefill_tokens_per_s": _r(cal.prefill_tps if cal else None),
             "speed_factor": round(self.decode_factor, 4),
             "prefill_factor": round(min(1.0, self.prefill_factor / PREFILL_HEADROOM), 4),
@@ -124,6 +133,8 @@ class Emulation:
                 "cpu_share": cal.cpu_share if cal else None,
                 "itl_spread": cal.itl_spread if cal else None,
                 "background_load": cal.background_load if cal else None,
+                "decode_position": cal.decode_position if cal else None,
+                "ms_per_position": cal.ms_per_position if cal else None,
             },
         }
         if "decode" in lags:
@@ -141,7 +152,7 @@ class Emulation:
         self.achieved_decode_tps = achieved_decode_tps
         if self.calibration is None:
             return ""
-        return calibrate.disagreement(self.calibration, achieved_decode_tps, decode_duty)
+        return calibrate.disagreement(self.calibration, achieved_decode_tps, decode_duty, self.decode_position)
 
 
 def _r(value: float | None, digits: int = 2) -> float | None:

@@ -50,6 +50,7 @@ class SpeedEmulation:
         self.emulation: Emulation | None = None
         self.throttle: Throttling | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
+        self._host_calibration: Calibration | None = None  # --speed-factor's: the governor aims at a share of it
 
     # -- before the spawn ----------------------------------------------------------------
     def prepare(self) -> LimitPlan:
@@ -63,6 +64,7 @@ class SpeedEmulation:
         config, plan = self.config, self.plan
         if config.speed_factor is not None or self.profile.is_host:
             calibration = self._calibration()[0] if plan.speed_factor < 1.0 else None
+            self._host_calibration = calibration
             host = calibration.decode_tps if calibration else None
             self.governor.target_tps = plan.speed_factor * host if host else None
             return plan
@@ -94,12 +96,17 @@ class SpeedEmulation:
         if found is not None:
             return found, "cached"
         load = calibrate.background_load()
-        run = self.hooks.measure(calibrate.config_for(self.model_path, threads, ctx), why)
-        if run is None:
-            return None, "none"
-        measured = calibrate.from_record(self.model_path, threads, ctx, run, load_before=load)
+        runs = []
+        for short in (False, True):  # the long prompt (prefill, decode late), then decode where a chat's is
+            run = self.hooks.measure(calibrate.config_for(self.model_path, threads, ctx, short=short), why)
+            if run is None:
+                return None, "none"
+            if run.status != "completed":
+                return None, f"none: the measuring run ended {run.status}" + (f" ({run.error})" if run.error else "")
+            runs.append(run)
+        measured = calibrate.from_record(self.model_path, threads, ctx, runs[0], load_before=load, short=runs[1])
         if measured is None:
-            return None, f"none: the measuring run ended {run.status}" + (f" ({run.error})" if run.error else "")
+            return None, "none: the measuring runs timed too few tokens"
         if measured.trusted:
             try:
                 calibrate.store(measured)
@@ -134,8 +141,17 @@ class SpeedEmulation:
         self.throttle = throttle
 
     def on_loaded(self, prompt_tokens: int) -> None:
-        if self.emulation is not None:
-            self.emulation.on_loaded(prompt_tokens, self._prefill_target(prompt_tokens))
+        """The prompt is known: the phone's prefill for its length, the host's decode for its position."""
+        emulation, host = self.emulation, self._host_calibration
+        decode_tokens = min(self.config.max_tokens, max(0, self.config.ctx - prompt_tokens))
+        if emulation is None:
+            if host is not None and self.governor.target_tps:  # a share of the host where these tokens sit
+                position = prompt_tokens + decode_tokens / 2
+                self.governor.target_tps = self.plan.speed_factor * host.decode_tps_at(position)
+            return
+        emulation.on_loaded(prompt_tokens, self._prefill_target(prompt_tokens), decode_tokens)
+        if emulation.calibration is not None and self.plan.speed_factor < 1.0:  # the throttle was set up before
+            self.plan = dataclasses.replace(self.plan, speed_factor=emulation.decode_factor)
 
     def _prefill_target(self, prompt_tokens: int) -> float | None:
         """The phone's prefill speed for this prompt's length (the prediction's was for a typical one)."""
@@ -195,6 +211,7 @@ class SpeedEmulation:
             return
         why = ""
         if record.status == "completed" and len(record.tokens) >= 16:
+            emulation.decode_position = (record.summary.prompt_tokens or 0) + len(record.tokens) / 2
             why = emulation.check(record.summary.decode_tokens_per_s, self._decode_duty())
             if why and emulation.calibration is not None:
                 calibrate.forget(emulation.calibration.key)
