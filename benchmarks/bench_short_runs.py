@@ -67,13 +67,14 @@ def main(argv: list[str]) -> int:
     os.environ["POCKETPROF_CACHE"] = tempfile.mkdtemp(prefix="pocketprof-short-cache-")
     from profiler.model.models import resolve
     from profiler.run import calibrate
+    from profiler.run.config import RunConfig
     from profiler.run.session import Session
 
     print(f"decode tokens/s ÷ the phone's predicted, {args.phone}, tg{args.tokens}, {args.rounds} rounds")
     for model in (m.strip() for m in args.models.split(",")):
         path = resolve(model)
-        _, emulation = run_once(model, args.phone, 8, calibrate.prompt())  # calibrates the host
-        threads = Session(calibrate.config_for(path, 2, 2048)).plan.threads
+        _, emulation = run_once(model, args.phone, 8, PROMPTS["near"] or "")  # calibrates the host
+        threads = Session(RunConfig(model=model, profile=args.phone)).plan.threads  # the phone's, as its runs use
         measured, why = calibrate.lookup(path, threads, 2048)
         if measured is None:
             print(f"{model}: no trusted calibration ({why}); run again on a quieter host")
