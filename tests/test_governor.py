@@ -47,6 +47,19 @@ def test_the_governor_follows_a_sustained_curve_and_never_asks_past_full_speed()
     assert slowed.correction < 0.6
 
 
+def test_the_governor_steers_a_phone_slower_than_eight_tokens_a_second():
+    """A 7B model on a phone decodes at a few tokens a second: fewer than six in the 0.75 s window.
+    The window then keeps the last six tokens, however long they took, so the governor still steers
+    (and one that overshot below that rate comes back instead of stopping for good)."""
+    target, host = 3.0, 30.0
+    open_loop = _run(SpeedGovernor(None), host_tps=host, base_factor=target / host, seconds=60)
+    assert open_loop > 1.2 * target
+    governed = _run(SpeedGovernor(target), host_tps=host, base_factor=target / host, seconds=60)
+    assert governed == pytest.approx(target, rel=0.06)
+    from_full = _run(SpeedGovernor(6.0), host_tps=160.0, base_factor=1.0, seconds=30)  # a calibration said "slower"
+    assert from_full == pytest.approx(6.0, rel=0.06)
+
+
 # -- one step of the loop, by hand ------------------------------------------------------------------------
 
 
@@ -96,13 +109,17 @@ def test_no_target_means_no_steps_and_a_small_target_still_steps():
 
 def test_the_window_forgets_tokens_older_than_it():
     governor = SpeedGovernor(20.0, window_s=0.75)
-    _feed(governor, [0.0, 0.001])  # an old burst
-    _feed(governor, [2.0 + i / 20 for i in range(7)])  # then 20 tok/s for 0.3 s
-    assert governor._stamps[0] == 2.0  # the burst left the window
+    _feed(governor, [0.0, 0.001])  # an old burst, older than the horizon (4 windows) when the next come
+    _feed(governor, [5.0 + i / 20 for i in range(7)])  # then 20 tok/s for 0.3 s
+    assert governor._stamps[0] == 5.0  # the burst left the window
     assert governor.correction == pytest.approx(1.0)  # observed 20 tok/s: on target, nothing to change
     kept = SpeedGovernor(20.0, window_s=0.75)
     _feed(kept, [2.0 + i / 20 for i in range(15)])  # 0.7 s of tokens: all inside the window
     assert len(kept._stamps) == 15
+    slow = SpeedGovernor(20.0, window_s=0.75)  # tokens 0.5 s apart: the window keeps the last six
+    _feed(slow, [i / 2 for i in range(10)])
+    assert list(slow._stamps) == [2.0, 2.5, 3.0, 3.5, 4.0, 4.5]
+    assert slow.correction > 1.0  # it steers (2 tok/s against 20): it asks for more
     edge = SpeedGovernor(20.0, window_s=0.5)
     _feed(edge, [0.0, 0.25, 0.5])  # exactly the window's length apart: kept
     assert list(edge._stamps) == [0.0, 0.25, 0.5]

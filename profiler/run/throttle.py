@@ -131,6 +131,10 @@ class DutyCycle(threading.Thread):
                 pass
 
 
+MIN_TOKENS = 6  # the governor's window holds at least this many tokens before it steers
+HORIZON_WINDOWS = 4  # ...reaching back at most this many windows (or two target-rate spans of them)
+
+
 class SpeedGovernor:
     """Closes the loop on the decode rate: nudges the duty cycle's factor until it lands on target.
 
@@ -155,9 +159,15 @@ class SpeedGovernor:
             return
         stamps = self._stamps
         stamps.append(t)
-        while len(stamps) > 2 and t - stamps[0] > self.window_s:
+        # the window is the last window_s, or the last MIN_TOKENS tokens where fewer came in it (a phone
+        # under 8 tok/s, or a run slowed below that): with fewer it would never steer again; never older
+        # than the horizon, so a stall long past is forgotten
+        horizon = max(HORIZON_WINDOWS * self.window_s, 2 * MIN_TOKENS / self.target_tps)
+        while len(stamps) > 2 and (
+            t - stamps[0] > horizon or (len(stamps) > MIN_TOKENS and t - stamps[0] > self.window_s)
+        ):
             stamps.popleft()
-        if len(stamps) < 6 or t - self._updated < 0.1 or t <= stamps[0]:
+        if len(stamps) < MIN_TOKENS or t - self._updated < 0.1 or t <= stamps[0]:
             return
         observed = (len(stamps) - 1) / (t - stamps[0])
         want = self.target_tps * fraction
