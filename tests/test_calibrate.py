@@ -87,6 +87,7 @@ def test_the_short_run_times_decode_and_the_long_one_how_it_slows_further_in() -
     assert c.decode_tps_at(440.0) == pytest.approx(1000 / 30)
     assert c.decode_tps_at(None) == pytest.approx(50.0)
     assert c.decode_tps_at(-10_000.0) == pytest.approx(100.0)  # never more than twice as fast as timed
+    assert c.decode_tps_at(100_000.0) == pytest.approx(25.0)  # nor more than twice as slow
     faster_far = two_runs(record(gap_ms=19.0, prompt_tokens=220), short)
     assert faster_far is not None and faster_far.ms_per_position == 0.0  # noise, not a faster far end
     unsteady = two_runs(long, record(slow_every=3, prompt_tokens=20))
@@ -99,16 +100,18 @@ def test_a_run_is_checked_against_the_hosts_rate_at_its_own_position() -> None:
     long, short = record(gap_ms=25.0, prompt_tokens=220), record(gap_ms=20.0, prompt_tokens=20)
     c = calibrate.from_record(MODEL, 2, 2048, long, load_before=0.0, short=short)
     assert c is not None
-    assert calibrate.disagreement(c, 28.0, 1.0, at_position=440.0) == ""  # 33 tok/s expected there
-    assert calibrate.disagreement(c, 28.0, 1.0, at_position=40.0) != ""  # 50 expected: 0.56×
+    assert calibrate.disagreement(c, 35.0, 1.0, at_position=240.0) == ""  # 40 tok/s expected there
+    assert calibrate.disagreement(c, 34.0, 1.0, at_position=40.0) != ""  # 50 expected: 0.68×
+    assert c.measured_to == 220 + calibrate.CALIBRATION_TOKENS
+    assert calibrate.disagreement(c, 5.0, 1.0, at_position=c.measured_to + 1) == ""  # past what it timed: a guess
     e = Emulation(target_decode_tps=20.0, target_prefill_tps=80.0, backend="cpu", calibration=c, calibration_source="")
     assert e.decode_factor == pytest.approx(20 / 50)  # before the prompt is known: the short position
-    e.on_loaded(prompt_tokens=400, decode_tokens=80)  # tokens at positions 400–480: mean 440
+    e.on_loaded(prompt_tokens=440)  # the first token sits at position 440
     assert e.decode_position == pytest.approx(440.0)
     assert e.decode_factor == pytest.approx(20 / (1000 / 30))
     assert e.report()["host_decode_tokens_per_s"] == pytest.approx(1000 / 30, abs=0.01)
     slow = replace(e, target_decode_tps=40.0, decode_position=None)
-    slow.on_loaded(prompt_tokens=400, decode_tokens=80)
+    slow.on_loaded(prompt_tokens=440)
     assert slow.decode_factor == 1.0 and slow.lags()["decode"] == pytest.approx(40 / (1000 / 30), abs=0.01)
 
 

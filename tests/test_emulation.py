@@ -134,7 +134,8 @@ def test_the_calibration_tells_how_much_slower_the_host_decodes_far_into_a_conte
 
 
 def test_the_decode_factor_is_set_again_for_where_the_prompt_puts_the_tokens(smollm2: Path, phone: str):
-    """Before the spawn the factor is the short position's; once the prompt is known, the run's own."""
+    """Before the spawn the factor is the short position's; once the prompt is known, the first token's,
+    and then it follows the tokens as they go further into the context."""
     session = Session(RunConfig(model="smollm2-135m", profile=phone, max_tokens=80))
     threads = session.plan.threads
     key = calibrate.key_for(smollm2, threads, 2048)
@@ -149,11 +150,16 @@ def test_the_decode_factor_is_set_again_for_where_the_prompt_puts_the_tokens(smo
     target = session.speed.emulation.target_decode_tps
     assert session.speed.emulation.calibration_source == "cached"
     assert plan.speed_factor == pytest.approx(target / 160.0)
-    session.speed.on_loaded(400)  # tokens at positions 400–480
-    assert session.speed.plan.speed_factor == pytest.approx(target / (1000 / 10.25))
+    session.speed.on_loaded(400)  # the first token at position 400: 9.85 ms a token
+    assert session.speed.plan.speed_factor == pytest.approx(target / (1000 / 9.85))
     session.speed.emulation.phase = "decode"
-    assert session.speed.factor_at(0.5) == pytest.approx(target / (1000 / 10.25), rel=1e-3)  # the curve: ~1 at 0.5 s
-    assert session.speed.emulation.report()["host_decode_position"] == 440.0
+    assert session.speed.factor_at(0.5) == pytest.approx(target / (1000 / 9.85), rel=1e-3)  # the curve: ~1 at 0.5 s
+    for i in range(7):
+        session.speed.on_token(0.5 + i / 100)
+    assert session.speed.plan.speed_factor == pytest.approx(target / (1000 / 9.85))  # every 8 tokens
+    session.speed.on_token(0.6)  # 8 tokens: position 408, 9.93 ms
+    assert session.speed.plan.speed_factor == pytest.approx(target / (1000 / 9.93))
+    assert session.speed.emulation.report()["host_decode_position"] == 408.0
     calibrate.clear(smollm2)
 
 

@@ -66,12 +66,13 @@ def measure(args: argparse.Namespace) -> int:
         raise BadInput("--measure needs --model")
     path = resolve(args.model)
     load = calibrate.background_load()
-    configs = (calibrate.config_for(path, args.threads, args.ctx, short=short) for short in (False, True))
-    long, short = (Session(config, calibrate=False).run() for config in configs)
+    long = Session(calibrate.config_for(path, args.threads, args.ctx), calibrate=False).run()
+    if long.status != "completed":
+        raise BadInput(f"the measuring run did not complete: {long.error or long.status}")
+    short = Session(calibrate.config_for(path, args.threads, args.ctx, short=True), calibrate=False).run()
     found = calibrate.from_record(path, args.threads, args.ctx, long, load_before=load, short=short)
     if found is None:
-        failed = long if long.status != "completed" else short
-        raise BadInput(f"the measuring run did not complete: {failed.error or failed.status}")
+        raise BadInput(f"the measuring run did not complete: {short.error or short.status}")
     if found.trusted:
         calibrate.store(found)
     print(json.dumps(found.to_dict(), indent=2) if args.json else _row(found))

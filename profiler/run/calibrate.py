@@ -84,12 +84,19 @@ class Calibration:
     decode_position: float  # the mean context position of the tokens decode_tps was timed at
     ms_per_position: float  # how much longer a token takes per position further into the context (≥ 0)
 
+    @property
+    def measured_to(self) -> int:
+        """The furthest context position the calibration timed (the long run's last token)."""
+        return self.prompt_tokens + CALIBRATION_TOKENS
+
     def decode_tps_at(self, position: float | None) -> float:
-        """The host's decode rate at a mean context position (``decode_tps`` where not known)."""
+        """The host's decode rate at a context position (``decode_tps`` where not known): the line
+        through the two timed positions, bounded to half and twice the time a token took near the start."""
         if position is None:
             return self.decode_tps
         base_ms = 1000.0 / self.decode_tps
-        return 1000.0 / max(0.5 * base_ms, base_ms + self.ms_per_position * (position - self.decode_position))
+        ms = base_ms + self.ms_per_position * (position - self.decode_position)
+        return 1000.0 / min(2.0 * base_ms, max(0.5 * base_ms, ms))
 
     def age_days(self, now: datetime | None = None) -> float:
         taken = datetime.fromisoformat(self.taken_at)
@@ -101,6 +108,7 @@ class Calibration:
 
 def key_for(model_path: Path, threads: int, ctx: int) -> str:
     stat = model_path.stat()
+    ctx = max(ctx, MIN_CTX)  # a smaller context is measured at MIN_CTX: one calibration serves them all
     raw = f"{model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{threads}|{ctx}|{hostinfo.cpu_model()}"
     raw += f"|{hostinfo.package_version('llama_cpp_python')}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
@@ -272,6 +280,8 @@ def disagreement(
     calibration is wrong ("" when it agrees)."""
     if not achieved_tps or not duty or duty <= 0.05:
         return ""
+    if at_position is not None and at_position > calibration.measured_to:
+        return ""  # past the positions it timed the calibration guesses: a guess cannot be contradicted
     implied = achieved_tps / duty  # what the host does unthrottled
     expected = calibration.decode_tps_at(at_position)
     ratio = implied / expected

@@ -45,7 +45,7 @@ class Emulation:
     target_ttft_s: float | None = None
     observed_ttft_s: float | None = None  # the host's own time to first token, before any gate
     achieved_decode_tps: float | None = None  # the run's decode rate, once it is over
-    decode_position: float | None = None  # the mean context position of its tokens, once the prompt is known
+    decode_position: float | None = None  # where its tokens sit in the context, once the prompt is known
     notes: list[str] = field(default_factory=list)
 
     # -- factors -------------------------------------------------------------------
@@ -72,10 +72,10 @@ class Emulation:
         return self.prefill_factor if self.phase == "prefill" else self.decode_factor
 
     # -- the phases -------------------------------------------------------------------
-    def on_loaded(self, prompt_tokens: int, prefill_tps: float | None = None, decode_tokens: int = 0) -> None:
+    def on_loaded(self, prompt_tokens: int, prefill_tps: float | None = None) -> None:
         """The prompt is known: the phone's time to first token follows from its prefill speed, and
-        the host's decode rate from where the run's (up to ``decode_tokens``) tokens will sit."""
-        self.decode_position = prompt_tokens + max(0, decode_tokens) / 2
+        the host's decode rate from where the first tokens sit (``decode_position`` then follows them)."""
+        self.decode_position = prompt_tokens
         if prefill_tps:
             self.target_prefill_tps = prefill_tps
         if self.target_prefill_tps and prompt_tokens:

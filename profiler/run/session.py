@@ -123,7 +123,7 @@ class Session:
         prediction = self.phone_prediction()
         if prediction is not None:
             record.prediction = prediction.to_dict()
-        self.plan = self.speed.prepare()  # final from here on: the speed factor is the calibrated one
+        self.plan = self.speed.prepare()  # the calibrated factor; the decode one then follows the tokens' position
         if self.speed.emulation is not None:
             record.emulation = self.speed.emulation.report()
         try:

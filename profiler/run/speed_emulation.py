@@ -38,6 +38,7 @@ class Hooks:
 # The governor steers the throttle by the tokens' stamps as they reach the parent: handed over in
 # one-second bursts (a bench test's), a run shorter than a burst ends before it is steered at all.
 STEERED_STREAM_S = 0.05
+FOLLOW_EVERY = 8  # tokens between two updates of the host's decode rate for where the tokens have got to
 
 
 class SpeedEmulation:
@@ -51,6 +52,8 @@ class SpeedEmulation:
         self.throttle: Throttling | None = None
         self._decode_start: tuple[float, float, float] | None = None  # throttle (running, stopped, held)
         self._host_calibration: Calibration | None = None  # --speed-factor's: the governor aims at a share of it
+        self._prompt_tokens: int | None = None  # known once the model has loaded
+        self._decoded = 0  # tokens so far: where the next one sits is prompt + decoded
 
     # -- before the spawn ----------------------------------------------------------------
     def prepare(self) -> LimitPlan:
@@ -142,14 +145,20 @@ class SpeedEmulation:
 
     def on_loaded(self, prompt_tokens: int) -> None:
         """The prompt is known: the phone's prefill for its length, the host's decode for its position."""
+        self._prompt_tokens = prompt_tokens
+        if self.emulation is not None:
+            self.emulation.on_loaded(prompt_tokens, self._prefill_target(prompt_tokens))
+        self._follow_position(prompt_tokens)
+
+    def _follow_position(self, position: int) -> None:
+        """The host's decode rate where the next token sits: the emulation's factor, or ``--speed-factor``'s
+        target (a token's time grows with its position; ``Calibration.decode_tps_at``)."""
         emulation, host = self.emulation, self._host_calibration
-        decode_tokens = min(self.config.max_tokens, max(0, self.config.ctx - prompt_tokens))
         if emulation is None:
-            if host is not None and self.governor.target_tps:  # a share of the host where these tokens sit
-                position = prompt_tokens + decode_tokens / 2
+            if host is not None and self.governor.target_tps:
                 self.governor.target_tps = self.plan.speed_factor * host.decode_tps_at(position)
             return
-        emulation.on_loaded(prompt_tokens, self._prefill_target(prompt_tokens), decode_tokens)
+        emulation.decode_position = position
         if emulation.calibration is not None and self.plan.speed_factor < 1.0:  # the throttle was set up before
             self.plan = dataclasses.replace(self.plan, speed_factor=emulation.decode_factor)
 
@@ -177,6 +186,9 @@ class SpeedEmulation:
         return release if release is not None else t
 
     def on_token(self, t: float) -> None:
+        self._decoded += 1
+        if self._prompt_tokens is not None and self._decoded % FOLLOW_EVERY == 0:
+            self._follow_position(self._prompt_tokens + self._decoded)
         self.governor.on_token(t, self.plan.speed_factor, self._fraction_at(t))
 
     # -- after the run ---------------------------------------------------------------------
@@ -210,8 +222,10 @@ class SpeedEmulation:
         if emulation is None:
             return
         why = ""
+        # the report and the check: the host at the tokens' mean position (none decoded: where it calibrated)
+        decoded = len(record.tokens) >= 2 and record.summary.prompt_tokens is not None
+        emulation.decode_position = (record.summary.prompt_tokens or 0) + len(record.tokens) / 2 if decoded else None
         if record.status == "completed" and len(record.tokens) >= 16:
-            emulation.decode_position = (record.summary.prompt_tokens or 0) + len(record.tokens) / 2
             why = emulation.check(record.summary.decode_tokens_per_s, self._decode_duty())
             if why and emulation.calibration is not None:
                 calibrate.forget(emulation.calibration.key)
