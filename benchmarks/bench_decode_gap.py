@@ -40,7 +40,7 @@ REPS = 3
 
 
 def bare(path: str, pick: str, gen: int, threads: int) -> float:
-    """Mean tokens/s of REPS timed repetitions of a ``gen``-token decode after llama-bench's warm-up."""
+    """Mean tokens/s of REPS timed repetitions of a ``gen``-token decode after the child's warm-up (worker.warm_up)."""
     from profiler.run import llama_direct
     from profiler.run.worker import warm_up
 
@@ -95,19 +95,14 @@ def main(argv: list[str]) -> int:
     import os
     import tempfile
 
+    import bench_peer
+
     from profiler.bench import peer
-    from profiler.errors import ProfilerError
-    from profiler.model import models
 
     os.environ.setdefault("POCKETPROF_HOME", tempfile.mkdtemp(prefix="pocketprof-gap-"))
     binary = peer.find() or peer.build()
     print(f"tg{args.gen}, {args.threads} threads, {args.rounds} rounds; each figure the mean of {REPS} repetitions")
-    for model in (m.strip() for m in args.models.split(",")):
-        try:
-            path = models.resolve(model)
-        except ProfilerError as exc:
-            print(exc, file=sys.stderr)
-            return 2
+    for model, path in bench_peer.resolve_models(args.models):
         rates: dict[str, list[float]] = {name: [] for name in ARMS}
         for k in range(args.rounds):
             order = ARMS[k % len(ARMS) :] + ARMS[: k % len(ARMS)]

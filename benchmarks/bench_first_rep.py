@@ -80,16 +80,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from profiler.errors import ProfilerError
-    from profiler.model import models
+    import bench_peer
 
+    models = bench_peer.resolve_models(args.models)
     print(f"tg{args.gen}, {args.threads} threads, {args.processes} processes per warm-up, {REPS} repetitions each")
-    for model in (m.strip() for m in args.models.split(",")):
-        try:
-            path = models.resolve(model)
-        except ProfilerError as exc:
-            print(exc, file=sys.stderr)
-            return 2
+    for model, path in models:
         found: dict[str, list[list[list[float]]]] = {w: [] for w in WARM_UPS}
         for k in range(args.processes):
             for warm in WARM_UPS if k % 2 == 0 else WARM_UPS[::-1]:

@@ -60,6 +60,21 @@ def theirs(binary: Path, path: Path, prompt: int, gen: int, threads: int, reps: 
     return float(peer.run_json(binary, args)[0]["avg_ts"])  # type: ignore[arg-type]
 
 
+def resolve_models(names: str) -> list[tuple[str, Path]]:
+    """Each of the comma-separated model names with its GGUF file, all looked up before anything
+    is timed; a name that is none exits with its one-line error (status 2)."""
+    from profiler.errors import ProfilerError
+
+    found = []
+    for name in (m.strip() for m in names.split(",")):
+        try:
+            found.append((name, models.resolve(name)))
+        except ProfilerError as exc:
+            print(exc, file=sys.stderr)
+            raise SystemExit(2) from None
+    return found
+
+
 def pair(i: int, binary: Path, path: Path, model: str, prompt: int, gen: int, threads: int) -> tuple[float, float]:
     """(llama-bench, pocketprof) for one test, back to back; who goes first alternates."""
     if i % 2 == 0:
@@ -85,8 +100,7 @@ def main() -> None:
         binary = peer.build()
     print(f"llama-bench: {binary}")
     summary = []
-    for model in (m.strip() for m in args.models.split(",")):
-        path = models.resolve(model)
+    for model, path in resolve_models(args.models):
         pp_ratios, tg_ratios, rows = [], [], []
         for i in range(args.pairs):  # each test's two sides back to back: this host's speed drifts by the minute
             theirs_pp, ours_pp = pair(i, binary, path, model, args.prompt, 0, args.threads)

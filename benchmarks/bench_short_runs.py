@@ -65,14 +65,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ["POCKETPROF_HOME"] = tempfile.mkdtemp(prefix="pocketprof-short-")
     os.environ["POCKETPROF_CACHE"] = tempfile.mkdtemp(prefix="pocketprof-short-cache-")
-    from profiler.model.models import resolve
+    import bench_peer
+
     from profiler.run import calibrate
     from profiler.run.config import RunConfig
     from profiler.run.session import Session
 
     print(f"decode tokens/s ÷ the phone's predicted, {args.phone}, tg{args.tokens}, {args.rounds} rounds")
-    for model in (m.strip() for m in args.models.split(",")):
-        path = resolve(model)
+    for model, path in bench_peer.resolve_models(args.models):
         _, emulation = run_once(model, args.phone, 8, PROMPTS["near"] or "")  # calibrates the host
         threads = Session(RunConfig(model=model, profile=args.phone)).plan.threads  # the phone's, as its runs use
         measured, why = calibrate.lookup(path, threads, 2048)

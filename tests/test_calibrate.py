@@ -115,6 +115,12 @@ def test_a_run_is_checked_against_the_hosts_rate_at_its_own_position() -> None:
     assert slow.decode_factor == 1.0 and slow.lags()["decode"] == pytest.approx(40 / (1000 / 30), abs=0.01)
 
 
+def test_contexts_below_the_measured_one_share_its_calibration() -> None:
+    small = calibrate.key_for(MODEL, 2, 300)  # a bench test's n_prompt + n_gen + 8
+    assert small == calibrate.key_for(MODEL, 2, calibrate.MIN_CTX)  # both measured at MIN_CTX
+    assert small != calibrate.key_for(MODEL, 2, 2048) and small != calibrate.key_for(MODEL, 3, 300)
+
+
 def test_lookup_refuses_what_is_missing_untrusted_or_stale() -> None:
     assert calibrate.lookup(MODEL, 2, 2048)[0] is None
     good = calibrate.from_record(MODEL, 2, 2048, record(), load_before=0.0)

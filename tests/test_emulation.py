@@ -160,6 +160,9 @@ def test_the_decode_factor_is_set_again_for_where_the_prompt_puts_the_tokens(smo
     session.speed.on_token(0.6)  # 8 tokens: position 408, 9.93 ms
     assert session.speed.plan.speed_factor == pytest.approx(target / (1000 / 9.93))
     assert session.speed.emulation.report()["host_decode_position"] == 408.0
+    session.speed.check_calibration(session.record)  # no token decoded (a pp test): judged where it calibrated
+    assert session.record.emulation["host_decode_position"] is None
+    assert session.record.emulation["host_decode_tokens_per_s"] == 160.0
     calibrate.clear(smollm2)
 
 
