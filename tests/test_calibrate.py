@@ -204,3 +204,28 @@ def test_the_emulation_gates_the_first_token_at_the_phones_ttft() -> None:
     late.on_loaded(prompt_tokens=120)
     assert late.first_token_release(loaded_at_s=2.0, token_at_s=4.0) is None  # the host was slower: no gate
     assert late.report()["host_lag_by_phase"] == {"prefill": pytest.approx(2.0 / 1.5, abs=0.01)}
+
+
+def test_each_measuring_run_says_which_of_the_two_it_is() -> None:
+    """The status line names the run (one of two) and its prompt, so two identical lines never follow."""
+    from profiler.phone.profiles import load_profile
+    from profiler.run.config import RunConfig
+    from profiler.run.plan import LimitPlan
+    from profiler.run.speed_emulation import Hooks, SpeedEmulation
+
+    said: list[tuple[str, str]] = []
+
+    def measure(config: RunConfig, why: str) -> RunRecord:
+        said.append((config.prompt or "", why))
+        return record(prompt_tokens=200 if len(said) == 1 else 20)
+
+    prediction = type("P", (), {"speed": type("S", (), {"decode_tokens_per_s": 10.0})()})()
+    hooks = Hooks(lambda: prediction, lambda n: None, measure, lambda: False)
+    plan = LimitPlan(budget_mb=None, dram_mb=None, cores=None, threads=2, speed_factor=1.0)
+    config = RunConfig(model=str(MODEL), profile="galaxy-s23")
+    emulation = SpeedEmulation(config, load_profile("galaxy-s23"), MODEL, plan, hooks, calibrate=True)
+    calibration, source = emulation._calibration()
+    assert [why.split("; ")[1] for _, why in said] == ["run 1 of 2, a long prompt", "run 2 of 2, a short prompt"]
+    assert said[0][1].startswith("no calibration")  # the reason comes first, as before
+    assert len(said[0][0]) > len(said[1][0])  # the long prompt, then the short one
+    assert calibration is not None and source.startswith("measured now")

@@ -100,8 +100,10 @@ class SpeedEmulation:
             return found, "cached"
         load = calibrate.background_load()
         runs = []
-        for short in (False, True):  # the long prompt (prefill, decode late), then decode where a chat's is
-            run = self.hooks.measure(calibrate.config_for(self.model_path, threads, ctx, short=short), why)
+        for step, short in enumerate((False, True), 1):  # the long prompt (prefill, decode late), then a chat's
+            where = "a short prompt" if short else "a long prompt"
+            config = calibrate.config_for(self.model_path, threads, ctx, short=short)
+            run = self.hooks.measure(config, f"{why}; run {step} of 2, {where}")
             if run is None:
                 return None, "none"
             if run.status != "completed":
