@@ -79,6 +79,25 @@ def test_prefill_of_an_old_build_is_its_own_class_and_decode_shares_it(tmp_path:
     assert skipped == {"prefill: K-quant or Q8_0 kernels unknown (llama.cpp build not stated)": 1}
 
 
+def test_a_build_without_dotprod_runs_its_rows_at_the_neon_tier(tmp_path: Path) -> None:
+    """A build compiled without dotprod (the NDK's default target) caps the tier of every core, and
+    only of that build's rows; a capped core is slower in the fitted model, as it is on the phone."""
+    inp = fidelity.Inputs.load()
+    table = (builds.Build("example.org/ndk-default", False, "its build script", isa="neon"),)
+    fields = {"soc_id": "tensor-g1", "quant": "Q4_K_M", "model_id": "llama-3.2-3b", "threads": "4"}
+    capped = row(tmp_path, source="example.org/ndk-default", **fields)
+    native = row(tmp_path, source="example.org/other", **fields)
+    data, _ = fit.samples([capped, native], models=inp.models, socs=inp.socs, core_types=inp.cores, kernel_builds=table)
+    tiers = {s.row is capped: {c.tier for c in s.case.used()} for s in data if s.phase == "decode"}
+    assert tiers == {True: {"neon"}, False: {"dotprod"}}  # Tensor G1: Cortex-X1 and A76, dotprod without i8mm
+    k = fit.fit(fit.samples(dataset.load(), models=inp.models, socs=inp.socs, core_types=inp.cores)[0])
+    decode = sorted((s for s in data if s.phase == "decode"), key=lambda s: s.row is not capped)
+    slow, fast = (1 / fit.predict_seconds([s], k)[0] for s in decode)
+    assert slow < 0.9 * fast
+    assert builds.capped_tier("i8mm", "dotprod") == "dotprod" and builds.capped_tier("avx2", "neon") == "avx2"
+    assert builds.capped_tier("dotprod", "i8mm") == "dotprod" and builds.capped_tier("i8mm", None) == "i8mm"
+
+
 def test_pocketpals_load_logs_bear_out_the_table() -> None:
     """Every row the table calls repacked by its llama.rn version shows it in its own load log."""
     table = builds.table()
@@ -112,6 +131,7 @@ def test_every_shipped_entry_matches_a_row() -> None:
         ('[[build]]\nmatch = ""\nrepacked = true\nevidence = "e"\n', r"build\[0\]\.match: expected a non-empty"),
         ('[[build]]\nmatch = "x"\nrepacked = true\n', r"build\[0\]\.evidence: say where it shows"),
         ("build = 3\n", r"build: expected an array of tables"),
+        ('[[build]]\nmatch = "x"\nrepacked = false\nisa = "sve"\nevidence = "e"\n', r"build\[0\]\.isa: expected"),
     ],
 )
 def test_a_bad_table_entry_is_one_line_naming_the_field(tmp_path: Path, body: str, message: str) -> None:

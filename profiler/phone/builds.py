@@ -6,6 +6,12 @@ builds of late 2025 to early 2026, and repacking changes their prefill speed 1.5
 therefore another kernel class, ``<class>-plain``; a row whose build is unknown has no class
 the fit can use. The build is read from the row's ``runtime_version`` when it holds a build
 number, else from ``kernels.toml``'s table, matched on the runtime_version or the source.
+
+A build also runs only the instructions it was compiled for: one cross-compiled for Android
+without ``-march`` flags (llama.cpp turns ``GGML_NATIVE`` off when cross-compiling, and the
+NDK's default target is armv8-a) has no dotprod or i8mm kernels on a core that has both. A
+table entry's ``isa`` says so (``neon``, ``dotprod`` or ``i8mm``: the highest tier compiled
+in), and the row's cores run at that tier at most (:func:`isa_cap`).
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ _NUMBER = (
 )
 
 
+ARM_TIERS = ("neon", "dotprod", "i8mm")  # lowest first: each adds int8 instructions to the one before
+
+
 @dataclass(frozen=True)
 class Build:
     match: str  # a substring of a row's runtime_version or source
     repacked: bool
     evidence: str
+    isa: str | None = None  # the highest ARM tier compiled in (None: whatever the cores have)
 
 
 @functools.cache
@@ -55,7 +65,10 @@ def table(folder: Path | None = None) -> tuple[Build, ...]:
             raise SpecError(f"{where}.repacked: expected true or false, got {repacked!r}")
         if not isinstance(evidence, str) or not evidence.strip():
             raise SpecError(f"{where}.evidence: say where it shows (a non-empty string)")
-        out.append(Build(match, repacked, evidence))
+        isa = entry.get("isa")
+        if isa is not None and isa not in ARM_TIERS:
+            raise SpecError(f"{where}.isa: expected one of {', '.join(ARM_TIERS)}, got {isa!r}")
+        out.append(Build(match, repacked, evidence, isa))
     return tuple(out)
 
 
@@ -71,6 +84,26 @@ def build_number(text: str) -> int | None:
     return None
 
 
+def _entry(row: Measurement, builds: tuple[Build, ...]) -> Build | None:
+    for build in builds:
+        if build.match in row.runtime_version or build.match in row.source:
+            return build
+    return None
+
+
+def isa_cap(row: Measurement, builds: tuple[Build, ...]) -> str | None:
+    """The highest ARM tier the row's build compiled in, where the table says; None: no cap."""
+    entry = _entry(row, builds)
+    return entry.isa if entry else None
+
+
+def capped_tier(tier: str, cap: str | None) -> str:
+    """A core's tier under a build's cap (x86 tiers and uncapped builds pass through)."""
+    if cap is None or tier not in ARM_TIERS:
+        return tier
+    return min(tier, cap, key=ARM_TIERS.index)
+
+
 def repacked(row: Measurement, builds: tuple[Build, ...]) -> bool | None:
     """Whether the row's build repacks K-quants and Q8_0 on ARM; None when nothing says."""
     number = build_number(row.runtime_version)
@@ -78,10 +111,8 @@ def repacked(row: Measurement, builds: tuple[Build, ...]) -> bool | None:
         return False
     if number is not None and number >= NEW_FROM:
         return True
-    for build in builds:  # no number, or one from the months the repacks landed: the table may know
-        if build.match in row.runtime_version or build.match in row.source:
-            return build.repacked
-    return None
+    entry = _entry(row, builds)  # no number, or one from the months the repacks landed: the table may know
+    return entry.repacked if entry else None
 
 
 def row_class(row: Measurement, builds: tuple[Build, ...]) -> str | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from profiler.model import kernels
-from profiler.phone import specs
+from profiler.phone import builds, specs
 from profiler.phone.cpu_model import Case, Core
 from profiler.phone.dataset import Measurement
 from profiler.phone.shape import Shape, kv_bytes_per_position, spec_shape
@@ -86,11 +87,13 @@ def row_case(
     core_types: dict[str, specs.CoreType],
     phase: str,
     klass: str | None = None,
+    isa: str | None = None,
 ) -> Case | None:
     """The case of a llama.cpp CPU row for ``phase`` ('decode' or 'prefill'); None when a spec is missing.
 
     ``klass`` is the kernel class the row's build ran (:func:`profiler.phone.builds.row_class`),
-    by default the one its quantization type has now.
+    by default the one its quantization type has now; ``isa`` the highest ARM tier its build
+    compiled in (:func:`profiler.phone.builds.isa_cap`), which caps every core's.
     """
     klass = klass or kernels.class_of(row.quant)
     soc = socs.get(row.soc_id)
@@ -101,6 +104,8 @@ def row_case(
         cores = expand(soc.clusters, core_types)
     except specs.SpecError:
         return None
+    if isa is not None:
+        cores = tuple(replace(c, tier=builds.capped_tier(c.tier, isa)) for c in cores)
     prompt = row.prompt_tokens or 512
     if phase == "decode":  # llama-bench-style decode runs start from an empty cache
         prompt, gen = 0, row.gen_tokens or DEFAULT_GEN_TOKENS

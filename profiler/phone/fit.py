@@ -183,7 +183,8 @@ def samples(
             if klass is None and now is not None:
                 skipped["prefill: K-quant or Q8_0 kernels unknown (llama.cpp build not stated)"] += 1
                 continue
-            case = row_case(row, models=models, socs=socs, core_types=core_types, phase=phase, klass=klass)
+            isa = builds.isa_cap(row, known_builds)
+            case = row_case(row, models=models, socs=socs, core_types=core_types, phase=phase, klass=klass, isa=isa)
             if case is None:
                 reason = "no spec sheet" if row.soc_id not in socs else "no model shape or kernel class"
                 skipped[f"{phase}: {reason}"] += 1
