@@ -115,10 +115,13 @@ def test_the_calibration_tells_how_much_slower_the_host_decodes_far_into_a_conte
     40–104 on one host, and a calibration timed at one position set a short run's throttle 1.46× too fast
     (benchmarks/RESULTS.md). The host's speed drifts by more than that from minute to minute on a shared
     machine, so what is held against the calibration is the ratio of near to far runs taken in turns."""
-    calibrate.clear(smollm2)
-    emulated(phone, max_tokens=4)  # measured now, beside the runs below
     threads = Session(RunConfig(model="smollm2-135m", profile=phone)).plan.threads
-    cached, why = calibrate.lookup(smollm2, threads, 2048)
+    for _ in range(3):  # other load on a shared host makes a measurement untrusted (not cached): measure again
+        calibrate.clear(smollm2)
+        emulated(phone, max_tokens=4)  # measured now, beside the runs below
+        cached, why = calibrate.lookup(smollm2, threads, 2048)
+        if cached is not None:
+            break
     assert cached is not None, why
     rates: dict[str, list[float]] = {"near": [], "far": []}
     expected: dict[str, float] = {}
