@@ -229,3 +229,23 @@ def test_each_measuring_run_says_which_of_the_two_it_is() -> None:
     assert said[0][1].startswith("no calibration")  # the reason comes first, as before
     assert len(said[0][0]) > len(said[1][0])  # the long prompt, then the short one
     assert calibration is not None and source.startswith("measured now")
+
+
+def test_measuring_stops_at_the_first_run_that_fails_and_says_how() -> None:
+    """One routine measures for the app and for `calibrate --measure`: a failed or stopped first run ends it."""
+    started: list[str] = []
+
+    def failing(config: object, doing: str) -> RunRecord:
+        started.append(doing)
+        r = record()
+        r.status, r.error = "error", "boom"
+        return r
+
+    found, why = calibrate.measure(MODEL, 2, 2048, failing)
+    assert found is None and why == "the measuring run ended error (boom)"
+    assert started == ["run 1 of 2, a long prompt"]  # the second run never starts
+    assert calibrate.measure(MODEL, 2, 2048, lambda config, doing: None) == (None, calibrate.STOPPED)
+    short = calibrate.measure(MODEL, 2, 2048, lambda config, doing: record(n=3))
+    assert short == (None, "the measuring runs timed too few tokens")
+    found, why = calibrate.measure(MODEL, 2, 2048, lambda c, d: record(prompt_tokens=200 if "long" in d else 20))
+    assert found is not None and why == "" and found.decode_position < 100 < found.prompt_tokens

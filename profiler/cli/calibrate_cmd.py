@@ -65,14 +65,11 @@ def measure(args: argparse.Namespace) -> int:
     if not args.model:
         raise BadInput("--measure needs --model")
     path = resolve(args.model)
-    load = calibrate.background_load()
-    long = Session(calibrate.config_for(path, args.threads, args.ctx), calibrate=False).run()
-    if long.status != "completed":
-        raise BadInput(f"the measuring run did not complete: {long.error or long.status}")
-    short = Session(calibrate.config_for(path, args.threads, args.ctx, short=True), calibrate=False).run()
-    found = calibrate.from_record(path, args.threads, args.ctx, long, load_before=load, short=short)
+    found, failed = calibrate.measure(
+        path, args.threads, args.ctx, lambda config, _doing: Session(config, calibrate=False).run()
+    )
     if found is None:
-        raise BadInput(f"the measuring run did not complete: {short.error or short.status}")
+        raise BadInput(f"{path.name}: {failed}")
     if found.trusted:
         calibrate.store(found)
     print(json.dumps(found.to_dict(), indent=2) if args.json else _row(found))

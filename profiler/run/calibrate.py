@@ -36,6 +36,7 @@ import hashlib
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -60,6 +61,7 @@ MIN_CPU_SHARE = 0.80
 MAX_SPREAD = 1.5
 MAX_AGE_DAYS = 30
 DISAGREE = 0.30
+STOPPED = "stopped before it began"  # measure()'s why when a run was stopped before it started
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,26 @@ def from_record(
         decode_position=round(position(decoded), 1),
         ms_per_position=round(slope, 6),
     )
+
+
+def measure(
+    model_path: Path, threads: int, ctx: int, run: Callable[[RunConfig, str], RunRecord | None]
+) -> tuple[Calibration | None, str]:
+    """Measure the host: the long prompt's run (prefill, decode far in), then the short one's (decode
+    near the start). ``run`` runs one unthrottled child and says what it is doing; it returns None when
+    stopped before it began. Returns the calibration (None: not measured) and, when None, why."""
+    load = background_load()
+    runs = []
+    for step, short in enumerate((False, True), 1):
+        where = "a short prompt" if short else "a long prompt"
+        record = run(config_for(model_path, threads, ctx, short=short), f"run {step} of 2, {where}")
+        if record is None:
+            return None, STOPPED
+        if record.status != "completed":
+            return None, f"the measuring run ended {record.status}" + (f" ({record.error})" if record.error else "")
+        runs.append(record)
+    found = from_record(model_path, threads, ctx, runs[0], load_before=load, short=runs[1])
+    return found, "" if found is not None else "the measuring runs timed too few tokens"
 
 
 def disagreement(

@@ -98,20 +98,11 @@ class SpeedEmulation:
         found, why = calibrate.lookup(self.model_path, threads, ctx)
         if found is not None:
             return found, "cached"
-        load = calibrate.background_load()
-        runs = []
-        for step, short in enumerate((False, True), 1):  # the long prompt (prefill, decode late), then a chat's
-            where = "a short prompt" if short else "a long prompt"
-            config = calibrate.config_for(self.model_path, threads, ctx, short=short)
-            run = self.hooks.measure(config, f"{why}; run {step} of 2, {where}")
-            if run is None:
-                return None, "none"
-            if run.status != "completed":
-                return None, f"none: the measuring run ended {run.status}" + (f" ({run.error})" if run.error else "")
-            runs.append(run)
-        measured = calibrate.from_record(self.model_path, threads, ctx, runs[0], load_before=load, short=runs[1])
+        measured, failed = calibrate.measure(
+            self.model_path, threads, ctx, lambda config, doing: self.hooks.measure(config, f"{why}; {doing}")
+        )
         if measured is None:
-            return None, "none: the measuring runs timed too few tokens"
+            return None, "none" if failed == calibrate.STOPPED else f"none: {failed}"
         if measured.trusted:
             try:
                 calibrate.store(measured)
@@ -226,7 +217,7 @@ class SpeedEmulation:
         why = ""
         # the report and the check: the host at the tokens' mean position (none decoded: where it calibrated)
         decoded = len(record.tokens) >= 2 and record.summary.prompt_tokens is not None
-        emulation.decode_position = (record.summary.prompt_tokens or 0) + len(record.tokens) / 2 if decoded else None
+        emulation.decode_position = calibrate.position(record) if decoded else None
         if record.status == "completed" and len(record.tokens) >= 16:
             why = emulation.check(record.summary.decode_tokens_per_s, self._decode_duty())
             if why and emulation.calibration is not None:
