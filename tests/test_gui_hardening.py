@@ -76,3 +76,14 @@ def test_fifty_runs_in_one_window_leak_no_child_thread_or_memory(qtbot, window):
 
     qtbot.waitUntil(threads_ended, timeout=5_000)
     assert window.history.tree.topLevelItemCount() == 50
+
+
+def test_a_long_status_never_widens_the_window(qtbot, window):
+    """The calibration's status is a sentence long; it once pushed the window past a 1600-pixel screen."""
+    window.show()
+    before = window.minimumSizeHint().width()
+    long = "measuring this host's speed for the model (" + "no calibration of this host for this model; " * 6 + ")"
+    window.controller.sig_status.emit(long)
+    qtbot.wait(50)
+    assert window.state.text() == long and window.state.toolTip() == long  # all of it, on hover
+    assert window.minimumSizeHint().width() == before

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -68,6 +69,9 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(False)
         self.state = QLabel("ready")
         self.state.setStyleSheet("color:#555;")
+        # the status can be a sentence long (why the host is being measured): it takes the room the row has,
+        # clipped, with the whole of it as a tooltip, and never widens the window past the screen
+        self.state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.banner = Banner()
         self.output = OutputView()
         self.summary = SummaryCard()
@@ -192,6 +196,11 @@ class MainWindow(QMainWindow):
         return self.hub_dialog
 
     @Slot()
+    @Slot(str)
+    def _on_status(self, text: str) -> None:
+        self.state.setText(text)
+        self.state.setToolTip(text)
+
     def show_how_predictions_work(self) -> None:
         QMessageBox.information(self, "How predictions are made", HOW_PREDICTIONS_WORK)
 
@@ -200,7 +209,7 @@ class MainWindow(QMainWindow):
         self.run_button.clicked.connect(self.start_run)
         self.stop_button.clicked.connect(self.stop_run)
         c.sig_started.connect(self._on_started)
-        c.sig_status.connect(self.state.setText)
+        c.sig_status.connect(self._on_status)
         c.sig_limits.connect(self._on_limits)
         c.sig_samples.connect(self._on_samples)
         c.sig_tokens.connect(self._on_tokens)
