@@ -150,6 +150,21 @@ def test_the_barrier_waits_for_the_slowest_core_and_contention_when_all_are_take
     assert summed == pytest.approx(12 + 12 + 1)
 
 
+def test_nothing_is_repacked_on_neon_only_cores_and_q4_0_keeps_its_own_family() -> None:
+    """Repacking needs dotprod or i8mm: on NEON-only cores Q4_K runs the K-quants' plain
+    kernel (the second family's factor), while Q4_0 keeps the first (plain block kernels)."""
+    neon = tuple(dataclasses.replace(c, tier="neon") for c in (BIG, BIG, LITTLE, LITTLE))
+    tier = ((1.0, 1.0), (0.5, 0.5), (0.2, 0.4), (1.0, 1.0), (1.0, 1.0))
+    k = constants(tier_dec=tier, combine_p=50.0, eta_bw=100.0)  # compute alone
+
+    def speed(cores: tuple[Core, ...], klass: str) -> float:
+        return 1 / cpu_model.decode_seconds(Cases([case(2, cores=cores, klass=klass)], k.classes), k)[0]
+
+    assert speed(neon, "q4_0") / speed(case(2).cores, "q4_0") == pytest.approx(0.2, rel=0.02)
+    assert speed(neon, "q4_k") / speed(case(2).cores, "q4_k") == pytest.approx(0.4, rel=0.02)
+    assert cpu_model.family(case(2, klass="q4_k")) == 0  # repacked where the cores can
+
+
 def test_prefill_by_hand() -> None:
     k = constants(k_attn=2.0)
     t = cpu_model.prefill_seconds(Cases([case(2, attn_work=1e8)], k.classes), k)[0]

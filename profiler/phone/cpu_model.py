@@ -36,7 +36,8 @@ from profiler.model.kernels import REPACKED
 
 ROLES = ("prime", "big", "mid", "little")
 TIERS = ("i8mm", "dotprod", "neon", "avx2", "avx512")
-FAMILIES = ("rep", "oth")  # repacked int8 kernels, other kernels
+FAMILIES = ("rep", "oth")  # repacked int8 kernels (plain Q4_0 and Q8_0 on NEON-only cores), other kernels
+NEON_BLOCK = frozenset({"q4_0", "q8_0"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,21 @@ class Case:
         return tuple(ordered[: max(1, min(self.threads, len(ordered)))])
 
 
+def family(case: Case) -> int:
+    """The case's kernel family, an index into ``FAMILIES``.
+
+    On cores with dotprod or i8mm, llama.cpp repacks Q4_0, Q4_K, Q5_K, Q6_K and Q8_0 into
+    interleaved int8 layouts ("rep"); other types run their plain kernels ("oth"). Repacking
+    needs those instructions, so on NEON-only cores (or a build without them) nothing is
+    repacked: there the first family holds Q4_0's and Q8_0's plain block kernels, whose cost
+    is mostly the int8 products that NEON must emulate, and K-quants join the second, whose
+    cost is as much in unpacking scales.
+    """
+    if all(c.tier == "neon" for c in case.used()):
+        return 0 if case.klass in NEON_BLOCK else 1
+    return 0 if case.klass in REPACKED else 1
+
+
 class Cases:
     """Many cases as arrays, so a fit evaluates them all at once.
 
@@ -99,7 +115,7 @@ class Cases:
         # every core busy: the OS and the app's own threads then share a core with llama.cpp's
         self.full = np.array([c.threads >= len(c.cores) for c in cases], dtype=bool)
         self.klass = np.array([classes.index(c.klass) for c in cases], dtype=int)
-        self.family = np.array([0 if c.klass in REPACKED else 1 for c in cases], dtype=int)
+        self.family = np.array([family(c) for c in cases], dtype=int)
         self.params = np.array([c.params_matmul for c in cases])
         self.bytes = np.array([c.bytes_per_token for c in cases])
         self.bandwidth = np.array([c.bandwidth_gbs for c in cases])
