@@ -165,6 +165,66 @@ def test_nothing_is_repacked_on_neon_only_cores_and_q4_0_keeps_its_own_family() 
     assert cpu_model.family(case(2, klass="q4_k")) == 0  # repacked where the cores can
 
 
+def test_the_fallback_matrices_prefill_at_their_own_class_and_family() -> None:
+    """A quarter of a Q4_K file's weights stored as Q5_0 (never repacked): that quarter runs at
+    Q5_0's cost and at the plain family's speed, the rest at Q4_K's, repacked."""
+    dotprod = tuple(dataclasses.replace(c, tier="dotprod") for c in (BIG, BIG, LITTLE, LITTLE))
+    tier = ((1.0, 1.0), (0.5, 0.25), (0.3, 0.3), (1.0, 1.0), (1.0, 1.0))
+    k = constants(classes=("q4_0", "q4_k", "q5_0"), k_pp=(0.1, 0.2, 0.4), k_dec=(1.0, 2.0, 3.0), tier_pp=tier)
+    mixed = case(2, cores=dotprod, klass="q4_k", fallback_klass="q5_0", fallback_share=0.25)
+    t = cpu_model.prefill_seconds(Cases([mixed], k.classes), k)[0]
+    assert t == pytest.approx(1e9 * (0.75 * 0.2 / (24 * 0.5) + 0.25 * 0.4 / (24 * 0.25)) / 1e9)
+    whole = cpu_model.prefill_seconds(Cases([dataclasses.replace(mixed, fallback_share=0.0)], k.classes), k)[0]
+    assert whole == pytest.approx(0.2 / (24 * 0.5))
+
+
+@pytest.mark.parametrize(
+    ("klass", "fallback"),
+    [
+        ("q4_k", "q5_0"),
+        ("q6_k", "q8_0"),
+        ("q6_k-plain", "q8_0-plain"),
+        ("q4_k-plain", "q5_0"),
+        ("q2_k", "q4_0"),
+        ("q4_0", None),
+        ("q8_0", None),
+    ],
+)
+def test_a_256_block_class_falls_back_to_a_32_block_one(klass: str, fallback: str | None) -> None:
+    from profiler.model import kernels
+
+    assert kernels.fallback_class(klass) == fallback
+
+
+def test_the_misfit_share_is_what_llama_cpp_stored_in_another_type(gemma3: Path) -> None:
+    """Gemma 3 270M (width 640): the share of the multiplied weights the shape calls misfit is the
+    share the Q4_K_M file really holds in 32-block types (read tensor by tensor with gguf)."""
+    import gguf
+
+    from profiler.model import gguf_meta
+    from profiler.phone.shape import model_shape
+
+    reader = gguf.GGUFReader(str(gemma3))
+    blocks32 = {gguf.GGMLQuantizationType.Q5_0, gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.Q4_0}
+    layer = [t for t in reader.tensors if t.name.startswith("blk.") and len(t.shape) == 2]
+    stored = sum(int(t.n_elements) for t in layer if t.tensor_type in blocks32)
+    shape = model_shape(gguf_meta.read_metadata(gemma3))
+    assert stored > 0
+    assert shape.misfit_share() == pytest.approx(stored / shape.params_matmul, rel=0.03)
+    assert dataclasses.replace(shape, embedding_length=1024, ffn_dim=4096).misfit_share() == 0.0
+
+
+def test_a_prediction_says_which_matrices_fall_back(gemma3: Path) -> None:
+    from profiler.model import gguf_meta
+
+    phone = load_profile("galaxy-s23")
+    model = gguf_meta.read_metadata(gemma3)  # Q4_K_M, width 640: a quarter of it is Q5_0
+    speed = pr.predict(phone, model=model).speed
+    assert "which llama.cpp stores as Q5_0" in speed.note
+    fits = pr.predict(phone, model=dataclasses.replace(model, embedding_length=1024, ffn_dim=4096)).speed
+    assert "stores as" not in fits.note
+
+
 def test_prefill_by_hand() -> None:
     k = constants(k_attn=2.0)
     t = cpu_model.prefill_seconds(Cases([case(2, attn_work=1e8)], k.classes), k)[0]

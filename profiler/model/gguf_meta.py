@@ -55,6 +55,7 @@ class ModelInfo:
     gguf_version: int
     lookup_params: int = 0  # weights only looked up per token: untied input embeddings, per-layer embeddings
     kv_layers: int | None = None  # layers with a KV cache, where some have none (hybrid models)
+    ffn_dim: int | None = None  # the feed-forward width (the largest, where it varies by layer)
 
     @property
     def file_size_mb(self) -> float:
@@ -391,6 +392,7 @@ def _info(
         gguf_version=version,
         lookup_params=lookup_params,
         kv_layers=_kv_layers(meta.get(f"{arch}.attention.head_count_kv")),
+        ffn_dim=_most(meta.get(f"{arch}.feed_forward_length")),
     )
 
 

@@ -50,11 +50,15 @@ def make_case(
     prompt_tokens: int,
     gen_tokens: int,
     kv_bytes_per_elem: float = 2.0,
+    fallback: bool = True,
 ) -> Case:
     """The case of decoding ``gen_tokens`` after a ``prompt_tokens`` prompt (or prefilling it)
-    with the kernels of class ``klass``."""
+    with the kernels of class ``klass``; ``fallback``: the matrices llama.cpp stored in a
+    fallback type run that type's class (prefill; decode shares one class, as with repacking)."""
     # decode reads the KV cache written so far: the prompt plus half the generation on average
     kv = kv_bytes_per_position(shape, kv_bytes_per_elem) * (prompt_tokens + gen_tokens / 2)
+    other = kernels.fallback_class(klass) if fallback else None
+    share = shape.misfit_share() if other else 0.0
     return Case(
         cores=cores,
         bandwidth_gbs=bandwidth_gbs,
@@ -65,6 +69,8 @@ def make_case(
         n_layers=shape.n_layers,
         attn_work=float(shape.n_layers * shape.attention_width * prompt_tokens),
         vocab=shape.vocab_size,
+        fallback_klass=other or "",
+        fallback_share=share,
     )
 
 
@@ -119,4 +125,5 @@ def row_case(
         threads=row.threads,
         prompt_tokens=prompt,
         gen_tokens=gen,
+        fallback=phase == "prefill",
     )

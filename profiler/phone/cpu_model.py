@@ -4,6 +4,8 @@ Per generated token (decode)::
 
     t_mem   = bytes read per token / (memory_bandwidth_gbs × eta_bw)
     t_cmp   = weights multiplied per token × k_dec[kernel class] / S_dec
+              (matrices llama.cpp stored in a fallback type, a share of the weights, at
+              that type's class and S: ``kernels.FALLBACK``)
     t_token = (t_mem^p + t_cmp^p)^(1/p) + n_layers × c_layer + n_vocab × c_vocab + c_token
 
 Per prompt token (prefill, batched, so the weights are read once per batch)::
@@ -27,7 +29,7 @@ alone). Every constant here is fitted to the measurement dataset by
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +68,12 @@ class Case:
     n_layers: int
     attn_work: float  # attention multiply-adds per prompt token (L × d_attn × prompt length)
     vocab: int = 0  # the sampler and the softmax walk every logit of every generated token
+    fallback_klass: str = ""  # the class of the matrices stored in a fallback type (kernels.FALLBACK)
+    fallback_share: float = 0.0  # their share of the weights multiplied
+
+    def classes(self) -> tuple[str, ...]:
+        """The kernel classes this case runs."""
+        return (self.klass, self.fallback_klass) if self.fallback_share > 0 else (self.klass,)
 
     def used(self) -> tuple[Core, ...]:
         """The cores the threads run on: the fastest first (the scheduler gives busy threads big cores)."""
@@ -73,8 +81,8 @@ class Case:
         return tuple(ordered[: max(1, min(self.threads, len(ordered)))])
 
 
-def family(case: Case) -> int:
-    """The case's kernel family, an index into ``FAMILIES``.
+def family(case: Case, klass: str | None = None) -> int:
+    """The kernel family of the case's class (or of ``klass`` on its cores), an index into ``FAMILIES``.
 
     On cores with dotprod or i8mm, llama.cpp repacks Q4_0, Q4_K, Q5_K, Q6_K and Q8_0 into
     interleaved int8 layouts ("rep"); other types run their plain kernels ("oth"). Repacking
@@ -83,9 +91,10 @@ def family(case: Case) -> int:
     is mostly the int8 products that NEON must emulate, and K-quants join the second, whose
     cost is as much in unpacking scales.
     """
+    klass = klass or case.klass
     if all(c.tier == "neon" for c in case.used()):
-        return 0 if case.klass in NEON_BLOCK else 1
-    return 0 if case.klass in REPACKED else 1
+        return 0 if klass in NEON_BLOCK else 1
+    return 0 if klass in REPACKED else 1
 
 
 class Cases:
@@ -116,6 +125,10 @@ class Cases:
         self.full = np.array([c.threads >= len(c.cores) for c in cases], dtype=bool)
         self.klass = np.array([classes.index(c.klass) for c in cases], dtype=int)
         self.family = np.array([family(c) for c in cases], dtype=int)
+        # the fallback matrices' class (the main one where there are none, at share 0)
+        self.klass2 = np.array([classes.index(c.classes()[-1]) for c in cases], dtype=int)
+        self.family2 = np.array([family(c, c.classes()[-1]) for c in cases], dtype=int)
+        self.share2 = np.array([c.fallback_share if len(c.classes()) > 1 else 0.0 for c in cases])
         self.params = np.array([c.params_matmul for c in cases])
         self.bytes = np.array([c.bytes_per_token for c in cases])
         self.bandwidth = np.array([c.bandwidth_gbs for c in cases])
@@ -149,14 +162,21 @@ class Constants:
 
 
 def throughput(
-    cases: Cases, role: np.ndarray, tier: np.ndarray, beta: float, contention: float, kind: np.ndarray
+    cases: Cases,
+    role: np.ndarray,
+    tier: np.ndarray,
+    beta: float,
+    contention: float,
+    kind: np.ndarray,
+    family: np.ndarray | None = None,
 ) -> np.ndarray:
     """S per case: GHz × pipes of the cores used, scaled per core, with the barrier's share.
 
     When the threads take every core, the slowest thread also waits for whatever else the
     phone runs on its core: its speed is scaled by ``contention``.
     """
-    s = cases.raw * role[cases.role] * tier[cases.tier, cases.family[:, None]] * kind[cases.kind]
+    family = cases.family if family is None else family
+    s = cases.raw * role[cases.role] * tier[cases.tier, family[:, None]] * kind[cases.kind]
     s_sum = np.where(cases.mask, s, 0.0).sum(axis=1)
     s_min = np.where(cases.mask, s, np.inf).min(axis=1) * np.where(cases.full, contention, 1.0)
     return (1 - beta) * s_sum + beta * cases.threads * s_min
@@ -166,10 +186,20 @@ def _kinds(k: Constants) -> np.ndarray:
     return np.asarray([*k.kind_factor, 1.0])
 
 
+def _work_time(cases: Cases, k_class: np.ndarray, speed: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Seconds of multiply work per weight, the fallback matrices' share at their own class and speed."""
+    main = k_class[cases.klass] / speed(cases.family)
+    other = k_class[cases.klass2] / speed(cases.family2)
+    return ((1 - cases.share2) * main + cases.share2 * other) / 1e9
+
+
 def decode_seconds(cases: Cases, k: Constants) -> np.ndarray:
     role, tier = np.asarray(k.role), np.asarray([t for t in k.tier_dec])
-    s = throughput(cases, role, tier, k.beta_dec, k.contention_dec, _kinds(k))
-    t_cmp = cases.params * np.asarray(k.k_dec)[cases.klass] / (s * 1e9)
+
+    def speed(family: np.ndarray) -> np.ndarray:
+        return throughput(cases, role, tier, k.beta_dec, k.contention_dec, _kinds(k), family)
+
+    t_cmp = cases.params * _work_time(cases, np.asarray(k.k_dec), speed)
     t_mem = cases.bytes / (cases.bandwidth * k.eta_bw * 1e9)
     p = k.combine_p
     both = (t_mem**p + t_cmp**p) ** (1 / p)
@@ -179,9 +209,12 @@ def decode_seconds(cases: Cases, k: Constants) -> np.ndarray:
 def prefill_seconds(cases: Cases, k: Constants) -> np.ndarray:
     """Seconds per prompt token."""
     role, tier = np.asarray(k.role), np.asarray([t for t in k.tier_pp])
-    s = throughput(cases, role, tier, k.beta_pp, k.contention_pp, _kinds(k))
-    work = cases.params * np.asarray(k.k_pp)[cases.klass] + cases.attn * k.k_attn
-    return work / (s * 1e9)
+
+    def speed(family: np.ndarray) -> np.ndarray:
+        return throughput(cases, role, tier, k.beta_pp, k.contention_pp, _kinds(k), family)
+
+    attention = cases.attn * k.k_attn / (speed(cases.family) * 1e9)
+    return cases.params * _work_time(cases, np.asarray(k.k_pp), speed) + attention
 
 
 def predict_one(case: Case, k: Constants) -> tuple[float, float]:

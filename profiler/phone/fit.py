@@ -203,7 +203,7 @@ def _balance(data: Sequence[Sample]) -> np.ndarray:
 def predict_seconds(data: Sequence[Sample], k: Constants) -> np.ndarray:
     out = np.full(len(data), np.nan)
     for phase, fn in (("decode", cpu_model.decode_seconds), ("prefill", cpu_model.prefill_seconds)):
-        idx = [i for i, s in enumerate(data) if s.phase == phase and s.case.klass in k.classes]
+        idx = [i for i, s in enumerate(data) if s.phase == phase and set(s.case.classes()) <= set(k.classes)]
         if idx:
             out[idx] = fn(Cases([data[i].case for i in idx], k.classes, k.kinds), k)
     return out
@@ -226,7 +226,7 @@ def fit(data: Sequence[Sample], start: Constants | None = None) -> Constants:
     """Fit the constants to ``data``; ``start`` (an earlier fit) only speeds the search up."""
     from scipy.optimize import least_squares
 
-    classes = sorted({s.case.klass for s in data})
+    classes = sorted({c for s in data for c in s.case.classes()})
     kinds = sorted({c.kind for s in data for c in s.case.used() if c.kind})
     layout = Layout(classes, kinds)
     split = {p: [i for i, s in enumerate(data) if s.phase == p] for p in PHASES}
@@ -275,8 +275,12 @@ def lodo(data: Sequence[Sample], start: Constants | None = None) -> tuple[list[S
         test = [s for s in data if s.row.soc_id == soc]
         if not train:
             continue
-        seen = {(s.phase, s.case.klass, c.tier) for s in train for c in s.case.used()}
-        ok = [s for s in test if all((s.phase, s.case.klass, c.tier) in seen for c in s.case.used())]
+        seen = {(s.phase, klass, c.tier) for s in train for klass in s.case.classes() for c in s.case.used()}
+        ok = [
+            s
+            for s in test
+            if all((s.phase, klass, c.tier) in seen for klass in s.case.classes() for c in s.case.used())
+        ]
         unscored[soc] = len(test) - len(ok)
         if ok:
             k = fit(train, start)
@@ -291,8 +295,8 @@ def lomo(data: Sequence[Sample], soc: str, start: Constants | None = None) -> li
     for model in sorted({s.row.model_id for s in mine}):
         train = [s for s in data if s.row.model_id != model]
         test = [s for s in mine if s.row.model_id == model]
-        classes = {(s.phase, s.case.klass) for s in train}
-        test = [s for s in test if (s.phase, s.case.klass) in classes]
+        classes = {(s.phase, klass) for s in train for klass in s.case.classes()}
+        test = [s for s in test if all((s.phase, klass) in classes for klass in s.case.classes())]
         if test and train:
             k = fit(train, start)
             scored += [Scored(s, e) for s, e in zip(test, relative_errors(test, k), strict=True)]

@@ -34,6 +34,7 @@ class Shape:
     n_heads: int = 0
     lookup_params: float = 0.0  # weights only looked up, never multiplied (untied input embeddings)
     kv_layers: int = 0  # layers that keep a KV cache (hybrid models have fewer); 0 = every layer
+    ffn_dim: int = 0  # the feed-forward width (0: unknown, then estimated from the parameters)
 
     @property
     def params_matmul(self) -> float:
@@ -48,6 +49,31 @@ class Shape:
     @property
     def attention_width(self) -> int:
         return (self.n_heads or self.n_kv_heads) * self.head_dim_k
+
+    def misfit_share(self, block: int = kernels.BLOCK_256) -> float:
+        """The share of the multiplied weights in matrices whose rows are not a multiple of ``block``
+        long (llama.cpp stores those in another type: :data:`profiler.model.kernels.FALLBACK`).
+
+        Per layer: Q, K, V, gate and up read rows of the model's width, the attention output rows
+        of the attention width, down rows of the feed-forward width. The output matrix is left
+        at the file's class: the quantizer gives it a type of its own (Q6_K in the K-quant mixes,
+        then Q8_0 where its rows misfit), which the model has always counted at the main class;
+        counting it as a fallback too measured worse across SoCs (docs/FIDELITY.md). A width
+        that is not known counts as a multiple (no fallback)."""
+        d, a = self.embedding_length, self.attention_width
+        if not d or not self.n_layers:
+            return 0.0
+        kv = self.n_kv_heads * self.head_dim_k
+        output = float(self.vocab_size * d)
+        per_layer = max((self.params_matmul - output) / self.n_layers, 0.0)
+        f = self.ffn_dim or max((per_layer - 2 * d * a - 2 * d * kv) / (3 * d), 0.0)
+        parts = ((d, d * (a + 2 * kv) + 2 * d * f), (a, a * d), (f, f * d))
+        layer_total = sum(size for _, size in parts)
+        if layer_total <= 0:
+            return 0.0
+        scale = per_layer / layer_total if per_layer else 1.0  # the parts, sized to the parameter count
+        misfit = sum(size for row, size in parts if row and int(row) % block) * scale * self.n_layers
+        return min(1.0, misfit / self.params_matmul)
 
 
 def estimated_shape(params: float, bits_per_weight: float, quant: str | None = None) -> Shape:
@@ -94,6 +120,7 @@ def model_shape(model: ModelInfo, bits_per_weight: float | None = None) -> Shape
         n_heads=model.n_heads or guess.n_heads,
         lookup_params=float(model.lookup_params),
         kv_layers=model.kv_layers or 0,
+        ffn_dim=model.ffn_dim or 0,
     )
 
 
@@ -123,6 +150,7 @@ def spec_shape(spec: ModelSpec, weight_bytes: float | None, bits_per_weight: flo
         n_heads=spec.n_heads or guess.n_heads,
         lookup_params=lookup,
         kv_layers=spec.kv_layers or 0,
+        ffn_dim=spec.ffn_dim or 0,
     )
 
 

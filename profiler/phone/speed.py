@@ -9,12 +9,13 @@ relative error of leave-one-SoC-out predictions for its kernel class, widened to
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from profiler.errors import BadInput
 from profiler.model import kernels
 from profiler.phone import cases, specs
-from profiler.phone.cpu_model import Core, constants_from_dict, predict_one
+from profiler.phone.cpu_model import Case, Constants, Core, constants_from_dict, predict_one
 from profiler.phone.fitted import BORROW, SpeedEstimate, load_fit
 from profiler.phone.shape import Shape
 
@@ -61,6 +62,28 @@ def _errors(section: dict[str, Any], phase: str, klass: str) -> tuple[float | No
     return (entry.get("median_pct") if own else p90), p90, bool(own)
 
 
+def _own_fallback(case: Case, klass: str, k: Constants, notes: list[str]) -> Case:
+    """The case's fallback matrices as the file's own type stores them (not a borrowed class's),
+    at a class the fit has; said once in ``notes``."""
+    wanted = kernels.fallback_class(klass)
+    if wanted is None or case.fallback_share <= 0:
+        return dataclasses.replace(case, fallback_klass="", fallback_share=0.0)
+    used = wanted if wanted in k.classes else BORROW.get(wanted, case.klass)
+    stored = wanted.removesuffix(kernels.PLAIN).upper()
+    note = (
+        f"{case.fallback_share:.0%} of the weights are in matrices whose rows are not a multiple of "
+        f"{kernels.BLOCK_256}, which llama.cpp stores as {stored}: "
+        + (
+            f"their prefill is predicted at {stored}'s kernels"
+            if used == wanted
+            else f"no phone measured {stored}'s kernels, speed borrowed from {used}"
+        )
+    )
+    if note not in notes:
+        notes.append(note)
+    return dataclasses.replace(case, fallback_klass=used)
+
+
 def cpu_estimate(
     cores: tuple[Core, ...],
     bandwidth_gbs: float,
@@ -90,9 +113,11 @@ def cpu_estimate(
             prompt_tokens=prompt_tokens,
             gen_tokens=gen,
             kv_bytes_per_elem=kv_bytes_per_elem,
+            fallback=not gen,
         )
         for gen in (gen_tokens, 0)
     )
+    decode_case, prefill_case = (_own_fallback(c, klass, k, notes) for c in (decode_case, prefill_case))
     prefill, _ = predict_one(prefill_case, k)
     _, decode = predict_one(decode_case, k)
     dec_med, dec_p90, dec_own = _errors(fit, "decode", used_class)
