@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from profiler.errors import BadInput  # noqa: E402
-from profiler.phone import dataset, fidelity, fit  # noqa: E402
+from profiler.phone import builds, dataset, fidelity, fit  # noqa: E402
 from profiler.report.svgscatter import scatter  # noqa: E402
 
 TARGETS = {
@@ -60,11 +60,14 @@ def line(key: str, doc: dict, *, by_device: bool) -> str:
 
 
 def disagreements(rows: list[dataset.Measurement]) -> list[str]:
-    """Same SoC, model, type, backend and threads, different sources, more than 15 % apart."""
+    """Same SoC, model, type, backend, threads and instruction set, different sources, more than 15 % apart.
+
+    A build without dotprod (``kernels.toml``'s ``isa``) is a different experiment, not a disagreement."""
+    table = builds.table()
     groups: dict[tuple, list[dataset.Measurement]] = defaultdict(list)
     for r in rows:
         if r.model_id and r.quant and r.soc_id:
-            groups[(r.soc_id, r.model_id, r.quant, r.backend, r.threads)].append(r)
+            groups[(r.soc_id, r.model_id, r.quant, r.backend, r.threads, builds.isa_cap(r, table))].append(r)
     out = []
     for key, members in groups.items():
         for a, b in combinations(members, 2):
@@ -187,7 +190,8 @@ def main() -> int:
         f"(from {doc['power']['rows']} rows on {len(doc['power']['socs'])} SoCs)"
     )
     found = disagreements(rows)
-    print(f"\nsources that disagree by more than 15 % on the same phone, model, type and threads: {len(found)}")
+    same = "the same phone, model, type, threads and instruction set"
+    print(f"\nsources that disagree by more than 15 % on {same}: {len(found)}")
     print("\n".join(found[:40]) + ("\n  …" if len(found) > 40 else ""))
     if args.plots:
         for path in plots(scores, args.plots):
