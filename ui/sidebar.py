@@ -257,7 +257,9 @@ class Sidebar(QWidget):
             detail += f" · measured on {row.device}: {row.decode_tps or 0:,.1f} tok/s decode ({row.runtime})"
         self._badge(word, detail, fg, bg)
         self.fit_badge.setProperty("verdict", verdict)
-        self.fit_badge.setToolTip(HOW_PREDICTIONS_WORK)
+        notes = [n for n in estimate.speed.note.split("; ") if n]
+        this = "This prediction:\n" + "\n".join(f"• {n}" for n in notes) + "\n\n" if notes else ""
+        self.fit_badge.setToolTip(this + HOW_PREDICTIONS_WORK)
 
     def _badge(self, word: str, detail: str, fg: str, bg: str) -> None:
         self.fit_badge.setProperty("verdict", word or None)
