@@ -196,6 +196,48 @@ def test_a_256_block_class_falls_back_to_a_32_block_one(klass: str, fallback: st
     assert kernels.fallback_class(klass) == fallback
 
 
+def test_a_width_nobody_read_never_misfits() -> None:
+    """A size-only prediction has no file whose matrices could misfit: its guessed widths (and an
+    unknown feed-forward width) count as multiples of 256."""
+    from profiler.phone.shape import estimated_shape
+
+    guess = estimated_shape(1.5e9, 4.5, "Q4_K_M")  # width 1,626: a guess, not a file's
+    assert guess.embedding_length % 256 and guess.misfit_share() == 0.0
+    known = dataclasses.replace(guess, estimated=False, embedding_length=1536, n_heads=24, ffn_dim=0)
+    assert known.misfit_share() == 0.0  # every width read fits; the down matrix's is unknown
+    assert "stores as" not in pr.predict(load_profile("galaxy-s23"), params_b=1.5, quant="Q4_K_M").speed.note
+
+
+def test_size_only_predictions_agree_with_the_galaxy_s23_rows_the_fit_was_made_from() -> None:
+    """Not a fidelity score (these rows are fitted; docs/FIDELITY.md has those): the path a user
+    takes (`predict --params-b --quant`) must land where the fit's own cases do."""
+    models = specs.models(dataset.default_folder())
+    phone = load_profile("galaxy-s23")
+    errors: dict[str, list[float]] = {"decode": [], "prefill": []}
+    for row in dataset.load():
+        if row.device != "Samsung Galaxy S23" or row.backend != "cpu" or row.model_id not in models:
+            continue
+        params_b = row.params_b or models[row.model_id].params_b
+        if not params_b or not row.quant:
+            continue
+        speed = pr.predict(
+            phone,
+            params_b=params_b,
+            quant=row.quant,
+            threads=row.threads,
+            prompt_tokens=row.prompt_tokens or 512,
+            backend="cpu",
+        ).speed
+        for phase, measured_tps, predicted in (
+            ("decode", row.decode_tps, speed.decode_tokens_per_s),
+            ("prefill", row.prefill_tps, speed.prefill_tokens_per_s),
+        ):
+            if measured_tps and predicted:
+                errors[phase].append(abs(predicted / measured_tps - 1))
+    assert len(errors["decode"]) >= 70 and len(errors["prefill"]) >= 70
+    assert np.median(errors["decode"]) < 0.2 and np.median(errors["prefill"]) < 0.2
+
+
 def test_the_misfit_share_is_what_llama_cpp_stored_in_another_type(gemma3: Path) -> None:
     """Gemma 3 270M (width 640): the share of the multiplied weights the shape calls misfit is the
     share the Q4_K_M file really holds in 32-block types (read tensor by tensor with gguf)."""

@@ -59,15 +59,17 @@ class Shape:
         at the file's class: the quantizer gives it a type of its own (Q6_K in the K-quant mixes,
         then Q8_0 where its rows misfit), which the model has always counted at the main class;
         counting it as a fallback too measured worse across SoCs (docs/FIDELITY.md). A width
-        that is not known counts as a multiple (no fallback)."""
+        that is not known counts as a multiple (no fallback): an estimated shape's widths are
+        guesses (a size-only prediction has no file to misfit), and an unknown feed-forward
+        width only sizes the down matrix."""
         d, a = self.embedding_length, self.attention_width
-        if not d or not self.n_layers:
+        if self.estimated or not d or not self.n_layers:
             return 0.0
         kv = self.n_kv_heads * self.head_dim_k
         output = float(self.vocab_size * d)
         per_layer = max((self.params_matmul - output) / self.n_layers, 0.0)
         f = self.ffn_dim or max((per_layer - 2 * d * a - 2 * d * kv) / (3 * d), 0.0)
-        parts = ((d, d * (a + 2 * kv) + 2 * d * f), (a, a * d), (f, f * d))
+        parts = ((d, d * (a + 2 * kv) + 2 * d * f), (a, a * d), (self.ffn_dim, f * d))
         layer_total = sum(size for _, size in parts)
         if layer_total <= 0:
             return 0.0
