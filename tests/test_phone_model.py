@@ -196,6 +196,14 @@ def test_a_256_block_class_falls_back_to_a_32_block_one(klass: str, fallback: st
     assert kernels.fallback_class(klass) == fallback
 
 
+def test_the_fallback_types_are_llama_cpps() -> None:
+    """As src/llama-quant.cpp's tensor_type_fallback names them; their kernels are the classes'."""
+    from profiler.model import kernels
+
+    assert [kernels.fallback_type(c) for c in ("q5_k", "iq2", "q4_k-plain", "q8_0")] == ["Q5_1", "IQ4_NL", "Q5_0", None]
+    assert kernels.fallback_class("q5_k") == "q5_0" and kernels.fallback_class("iq4_xs") == "q4_0"
+
+
 def test_a_width_nobody_read_never_misfits() -> None:
     """A size-only prediction has no file whose matrices could misfit: its guessed widths (and an
     unknown feed-forward width) count as multiples of 256."""
@@ -256,8 +264,8 @@ def test_the_misfit_share_is_what_llama_cpp_stored_in_another_type(gemma3: Path)
     assert dataclasses.replace(shape, embedding_length=1024, ffn_dim=4096).misfit_share() == 0.0
 
 
-def test_a_prediction_says_which_matrices_fall_back(gemma3: Path) -> None:
-    from profiler.model import gguf_meta
+def test_a_prediction_says_which_matrices_fall_back_and_prefills_them_so(gemma3: Path, monkeypatch) -> None:
+    from profiler.model import gguf_meta, kernels
 
     phone = load_profile("galaxy-s23")
     model = gguf_meta.read_metadata(gemma3)  # Q4_K_M, width 640: a quarter of it is Q5_0
@@ -265,6 +273,10 @@ def test_a_prediction_says_which_matrices_fall_back(gemma3: Path) -> None:
     assert "which llama.cpp stores as Q5_0" in speed.note
     fits = pr.predict(phone, model=dataclasses.replace(model, embedding_length=1024, ffn_dim=4096)).speed
     assert "stores as" not in fits.note
+    monkeypatch.setattr(kernels, "FALLBACK", {})  # a quantizer that never falls back
+    whole = pr.predict(phone, model=model).speed
+    assert whole.prefill_tokens_per_s != pytest.approx(speed.prefill_tokens_per_s, rel=0.02)
+    assert whole.decode_tokens_per_s == pytest.approx(speed.decode_tokens_per_s)  # decode keeps one class
 
 
 def test_prefill_by_hand() -> None:

@@ -195,12 +195,12 @@ class MainWindow(QMainWindow):
         self.hub_dialog.raise_()
         return self.hub_dialog
 
-    @Slot()
     @Slot(str)
     def _on_status(self, text: str) -> None:
         self.state.setText(text)
         self.state.setToolTip(text)
 
+    @Slot()
     def show_how_predictions_work(self) -> None:
         QMessageBox.information(self, "How predictions are made", HOW_PREDICTIONS_WORK)
 

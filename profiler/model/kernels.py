@@ -109,33 +109,37 @@ PLAIN = "-plain"
 
 # llama.cpp's quantizer cannot store a 256-weight-block type in a tensor whose rows are not a
 # multiple of 256 long: it stores that tensor in a 32-block type instead (src/llama-quant.cpp,
-# ``tensor_type_fallback``: Q2_K, Q3_K and TQ to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0,
-# the 256-block IQ types to IQ4_NL), and those tensors run that type's kernel. A Q4_K_M file of
-# Gemma 3 1B (width 1152) is two thirds Q5_0, which llama.cpp never repacks: its prefill on a
-# Galaxy S23 is 62.5 tokens/s where its Q6_K file, whose fallback is the repacked Q8_0, makes
-# 135.7 (profiles/measurements/pocketpal.csv). Keyed by kernel class.
+# ``tensor_type_fallback``), and those tensors run that type's kernel. A Q4_K_M file of Gemma 3
+# 1B (width 1152) is two thirds Q5_0, which llama.cpp never repacks: its prefill on a Galaxy
+# S23 is 62.5 tokens/s where its Q6_K file, whose fallback is the repacked Q8_0, makes 135.7
+# (profiles/measurements/pocketpal.csv). Keyed by kernel class, the types as that function names them.
 BLOCK_256 = 256
 FALLBACK = {
-    "q2_k": "q4_0",
-    "q3_k": "q4_0",
-    "q4_k": "q5_0",
-    "q5_k": "q5_0",
-    "q6_k": "q8_0",
-    "iq1": "q4_0",
-    "iq2": "q4_0",
-    "iq3": "q4_0",
-    "iq4_xs": "q4_0",
-    "tq": "q4_0",
+    "q2_k": "Q4_0",
+    "q3_k": "Q4_0",
+    "tq": "Q4_0",
+    "q4_k": "Q5_0",
+    "q5_k": "Q5_1",
+    "q6_k": "Q8_0",
+    "iq1": "IQ4_NL",
+    "iq2": "IQ4_NL",
+    "iq3": "IQ4_NL",
+    "iq4_xs": "IQ4_NL",
 }
 
 
+def fallback_type(klass: str) -> str | None:
+    """The GGUF type llama.cpp stores a 256-block class's misfit tensors in (None: no fallback)."""
+    return FALLBACK.get(klass.removesuffix(PLAIN))
+
+
 def fallback_class(klass: str) -> str | None:
-    """The class a 256-block class's misfit tensors run, following the build (``-plain`` stays plain)."""
-    plain = klass.endswith(PLAIN)
-    other = FALLBACK.get(klass.removesuffix(PLAIN))
+    """The kernel class those tensors run, following the build (``-plain`` stays plain)."""
+    stored = fallback_type(klass)
+    other = class_of(stored) if stored else None
     if other is None:
         return None
-    return other + PLAIN if plain and other in REPACKED_LATE else other
+    return other + PLAIN if klass.endswith(PLAIN) and other in REPACKED_LATE else other
 
 
 def normalize(quant: str) -> str:

@@ -50,15 +50,14 @@ def make_case(
     prompt_tokens: int,
     gen_tokens: int,
     kv_bytes_per_elem: float = 2.0,
-    fallback: bool = True,
+    fallback: str | None = None,
 ) -> Case:
     """The case of decoding ``gen_tokens`` after a ``prompt_tokens`` prompt (or prefilling it)
-    with the kernels of class ``klass``; ``fallback``: the matrices llama.cpp stored in a
-    fallback type run that type's class (prefill; decode shares one class, as with repacking)."""
+    with the kernels of class ``klass``; the matrices llama.cpp stored in a fallback type run
+    at class ``fallback`` (prefill; decode shares one class, as with repacking)."""
     # decode reads the KV cache written so far: the prompt plus half the generation on average
     kv = kv_bytes_per_position(shape, kv_bytes_per_elem) * (prompt_tokens + gen_tokens / 2)
-    other = kernels.fallback_class(klass) if fallback else None
-    share = shape.misfit_share() if other else 0.0
+    share = shape.misfit_share() if fallback else 0.0
     return Case(
         cores=cores,
         bandwidth_gbs=bandwidth_gbs,
@@ -69,7 +68,7 @@ def make_case(
         n_layers=shape.n_layers,
         attn_work=float(shape.n_layers * shape.attention_width * prompt_tokens),
         vocab=shape.vocab_size,
-        fallback_klass=other or "",
+        fallback_klass=fallback or "",
         fallback_share=share,
     )
 
@@ -125,5 +124,5 @@ def row_case(
         threads=row.threads,
         prompt_tokens=prompt,
         gen_tokens=gen,
-        fallback=phase == "prefill",
+        fallback=kernels.fallback_class(klass) if phase == "prefill" else None,
     )

@@ -9,13 +9,12 @@ relative error of leave-one-SoC-out predictions for its kernel class, widened to
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from profiler.errors import BadInput
 from profiler.model import kernels
 from profiler.phone import cases, specs
-from profiler.phone.cpu_model import Case, Constants, Core, constants_from_dict, predict_one
+from profiler.phone.cpu_model import Constants, Core, constants_from_dict, predict_one
 from profiler.phone.fitted import BORROW, SpeedEstimate, load_fit
 from profiler.phone.shape import Shape
 
@@ -62,26 +61,24 @@ def _errors(section: dict[str, Any], phase: str, klass: str) -> tuple[float | No
     return (entry.get("median_pct") if own else p90), p90, bool(own)
 
 
-def _own_fallback(case: Case, klass: str, k: Constants, notes: list[str]) -> Case:
-    """The case's fallback matrices as the file's own type stores them (not a borrowed class's),
-    at a class the fit has; said once in ``notes``."""
-    wanted = kernels.fallback_class(klass)
-    if wanted is None or case.fallback_share <= 0:
-        return dataclasses.replace(case, fallback_klass="", fallback_share=0.0)
-    used = wanted if wanted in k.classes else BORROW.get(wanted, case.klass)
-    stored = wanted.removesuffix(kernels.PLAIN).upper()
-    note = (
-        f"{case.fallback_share:.0%} of the weights are in matrices whose rows are not a multiple of "
-        f"{kernels.BLOCK_256}, which llama.cpp stores as {stored}: "
-        + (
-            f"their prefill is predicted at {stored}'s kernels"
-            if used == wanted
-            else f"no phone measured {stored}'s kernels, speed borrowed from {used}"
-        )
+def _fallback(klass: str, shape: Shape, k: Constants, notes: list[str]) -> str | None:
+    """The class the prefill of the file's misfit matrices runs at (a class the fit has), said in
+    ``notes``; None when the file has none."""
+    stored, wanted = kernels.fallback_type(klass), kernels.fallback_class(klass)
+    share = shape.misfit_share() if wanted else 0.0
+    if not (stored and wanted and share > 0):
+        return None
+    used = wanted if wanted in k.classes else BORROW.get(wanted, klass)
+    how = (
+        f"their prefill is predicted at {wanted}'s kernels"
+        if used == wanted
+        else f"no phone measured {wanted}'s kernels, speed borrowed from {used}"
     )
-    if note not in notes:
-        notes.append(note)
-    return dataclasses.replace(case, fallback_klass=used)
+    notes.append(
+        f"{share:.0%} of the weights are in matrices whose rows are not a multiple of "
+        f"{kernels.BLOCK_256}, which llama.cpp stores as {stored}: {how}"
+    )
+    return used
 
 
 def cpu_estimate(
@@ -103,6 +100,7 @@ def cpu_estimate(
     if klass not in k.classes:
         used_class = BORROW.get(klass, "q4_k")
         notes.append(f"no phone measurement of {klass} kernels: speed borrowed from {used_class}")
+    fallback = _fallback(klass, shape, k, notes)  # the file's own type decides, not a borrowed class
     decode_case, prefill_case = (
         cases.make_case(
             shape,
@@ -113,11 +111,10 @@ def cpu_estimate(
             prompt_tokens=prompt_tokens,
             gen_tokens=gen,
             kv_bytes_per_elem=kv_bytes_per_elem,
-            fallback=not gen,
+            fallback=fallback if not gen else None,
         )
         for gen in (gen_tokens, 0)
     )
-    decode_case, prefill_case = (_own_fallback(c, klass, k, notes) for c in (decode_case, prefill_case))
     prefill, _ = predict_one(prefill_case, k)
     _, decode = predict_one(decode_case, k)
     dec_med, dec_p90, dec_own = _errors(fit, "decode", used_class)
