@@ -42,6 +42,39 @@ def test_the_fast_greedy_pick_is_llama_cpp_s_greedy_sampler(model: str, request:
     assert fast[1:] == chain[1:] and len(set(chain[1:])) > 3
 
 
+# llama.cpp's logits for the prompt's last position with two of them poked to NaN, then the pick:
+# first the engine's (fast path on), then llama.cpp's chain on the same poked logits.
+NAN_PROBE = """
+import ctypes, sys
+import numpy as np
+import llama_cpp as L
+from profiler.run import llama_direct
+
+engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=64, n_threads=2))
+engine.set_sampling(llama_direct.Sampling())
+greedy = engine.greedy
+for fast in (True, False):
+    engine.clear()
+    engine.greedy = fast and greedy
+    engine.decode(engine.tokenize(b"The capital of France is", add_bos=engine.adds_bos(), special=False))
+    pointer = ctypes.cast(L.llama_get_logits_ith(engine.ctx, -1), ctypes.c_void_p).value
+    row = np.frombuffer((ctypes.c_float * engine.n_vocab).from_address(pointer), dtype=np.float32)
+    row[[3, 7]] = np.nan
+    print(int(engine.greedy), int(np.nanargmax(row)), engine.sample())
+engine.close()
+"""
+
+
+@pytest.mark.model
+def test_a_nan_logit_is_passed_over_as_llama_cpp_s_greedy_sampler_does(smollm2: Path) -> None:
+    """numpy's argmax stops at the first NaN; llama.cpp's greedy comparisons never pick one."""
+    command = [sys.executable, "-c", NAN_PROBE, str(smollm2)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    fast, chain = (line.split() for line in done.stdout.strip().splitlines()[-2:])
+    assert (fast[0], chain[0]) == ("1", "0")
+    assert fast[2] == chain[2] == chain[1] and chain[2] not in ("3", "7")
+
+
 def test_only_a_plain_greedy_chain_takes_the_fast_pick() -> None:
     """A repeat penalty or a temperature needs llama.cpp's chain (each chain is built for real)."""
     from profiler.run import llama_direct

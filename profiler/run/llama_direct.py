@@ -306,7 +306,9 @@ class Engine:
         if not pointer:
             raise RuntimeError(f"llama.cpp has no logits at position {self.positions}")
         row = np.frombuffer(self._row.from_address(pointer), dtype=np.float32)
-        token = int(row.argmax())  # the first maximum, as llama.cpp's greedy sampler (unless a logit is NaN)
+        token = int(row.argmax())  # the first maximum, as llama.cpp's greedy sampler
+        if np.isnan(row[token]):  # numpy's maximum is the first NaN; llama.cpp's comparisons pass over them
+            return int(L.llama_sampler_sample(self.sampler, self.ctx, -1))
         L.llama_sampler_accept(self.sampler, token)
         return token
 
