@@ -46,6 +46,7 @@ def test_a_real_run_from_the_window_fills_charts_output_summary_and_history(qtbo
     assert "predicted" in badge.text() and "tok/s ±" in badge.text()  # a prediction says so, with its error
     tip = badge.toolTip()  # what applies to this prediction (an iPhone's Metal: no prefill), then how all are made
     assert tip.startswith("This prediction:") and "prefill not predicted" in tip and tip.endswith(HOW_PREDICTIONS_WORK)
+    assert "model fitted to" in tip and "power model fitted to" in tip  # what the speed and energy are fitted to
     qtbot.mouseClick(window.run_button, Qt.MouseButton.LeftButton)
     # live: the charts get data while the child is still generating
     charted = lambda: window.charts.point_counts["latency"] >= 2 or not window.controller.running  # noqa: E731

@@ -214,6 +214,15 @@ def test_an_unmeasured_kernel_borrows_and_says_so() -> None:
     assert s.decode_error_pct == q4k.decode_error_p90_pct  # widened to the 90th percentile
 
 
+def test_a_prediction_lists_each_speed_note_then_what_speed_and_energy_are_fitted_to() -> None:
+    """The app's badge and ``predict`` show the same notes: each of the speed's, then the two bases."""
+    got = pr.predict(phone(), params_b=1, quant="Q4_1")
+    assert got.energy is not None and got.speed.note.count("; ") >= 1  # a borrowed class and its widened ±
+    parts = got.speed.note.split("; ")
+    assert got.notes() == [*parts, got.speed.basis, got.energy.basis]
+    assert got.notes()[-1].startswith("CPU power model fitted to")
+
+
 def test_bits_alone_pick_the_nearest_type() -> None:
     s = pr.predict(phone(), params_b=1, bits_per_weight=8.5).speed
     assert s.kernel_class == "q8_0"

@@ -257,7 +257,7 @@ class Sidebar(QWidget):
             detail += f" · measured on {row.device}: {row.decode_tps or 0:,.1f} tok/s decode ({row.runtime})"
         self._badge(word, detail, fg, bg)
         self.fit_badge.setProperty("verdict", verdict)
-        notes = [n for n in estimate.speed.note.split("; ") if n]
+        notes = estimate.notes()
         this = "This prediction:\n" + "\n".join(f"• {n}" for n in notes) + "\n\n" if notes else ""
         self.fit_badge.setToolTip(this + HOW_PREDICTIONS_WORK)
 

@@ -107,9 +107,8 @@ def single_text(pred: predictor.Prediction, profile: Profile) -> str:
             ("battery", f"{e.battery_pct_per_1k_tokens:.3g} % per 1,000 tokens; {e.hours_continuous:.2f} h continuous"),
         ]
     rows += _measured(pred)
-    notes = [n for n in (s.note, s.basis, e.basis if e else "") if n]
     text = rows_to_text(rows)
-    return text + "".join(f"\n  note: {n}" for n in notes) + f"\n  ({HOW})"
+    return text + "".join(f"\n  note: {n}" for n in pred.notes()) + f"\n  ({HOW})"
 
 
 def table_text(preds: list[tuple[Profile, predictor.Prediction]]) -> str:

@@ -99,6 +99,11 @@ class Prediction:
     inputs: dict[str, Any]
     measured: tuple[measured.Match, ...] = field(default=())
 
+    def notes(self) -> list[str]:
+        """What applies to this prediction (its speed's notes), then what each figure is fitted to."""
+        speed = [n for n in self.speed.note.split("; ") if n]
+        return speed + [n for n in (self.speed.basis, self.energy.basis if self.energy else "") if n]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "profile_id": self.profile_id,
