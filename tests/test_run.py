@@ -133,6 +133,11 @@ def test_kill_mid_generation_keeps_the_tokens_before_it():
     assert 0 < record.kill.tokens_before_kill == len(record.tokens) < 200
     assert record.output_text == "".join(t.text for t in record.tokens)
     assert [t.index for t in record.tokens] == list(range(len(record.tokens)))
+    # Near the budget the child sent each token as it came (a kill loses none it stamped): it said
+    # so before the kill, at a footprint near the budget, and the last token came after it did.
+    near = record.child["each_token_from"]
+    assert 0 < near["token"] < len(record.tokens) and near["t_s"] < record.kill.at_s
+    assert budget * 0.8 < near["footprint_mb"] <= record.kill.footprint_mb
 
 
 def test_a_budget_kill_keeps_the_tokens_still_in_the_pipe(tmp_path: Path):
@@ -459,6 +464,56 @@ def test_a_burst_makes_its_tokens_texts_when_it_goes_out_in_order():
     assert not parent.poll()
     assert [m["text"] for m in messages] == ["n", "", "é", "", "😀"]
     assert [(m["i"], m["id"], m["t"]) for m in messages] == [(i, i, 0.1 * i) for i in range(len(pieces))]
+
+
+def test_near_the_budget_the_outbox_sends_each_token_as_it_comes():
+    """A kill loses what still waits for its burst: once the footprint nears the budget the child
+    says so and sends every token at once (``worker.NearBudget`` decides at each burst)."""
+    from profiler.run import worker
+
+    parent, child = Pipe()
+    asked: list[float] = []
+
+    def near(now: float) -> float | None:
+        asked.append(now)
+        return 110.0 if now >= 2.0 else None  # near from the burst at 2.0 s on
+
+    outbox = worker._Outbox(child, 1.0, str, near)
+    for index, stamp in enumerate([0.0, 0.5, 1.0, 1.5, 2.0, 2.1, 2.2, 2.3]):
+        outbox.token(stamp, index, index)
+        got = []
+        while parent.poll():
+            got.append(protocol.decode(parent.recv_bytes()))
+        sent = [(m["type"], m["i"]) for m in got]
+        if index in (0,):
+            assert sent == [("token", 0)]  # the first at once
+        elif index in (1, 3):
+            assert sent == []  # waiting for its burst
+        elif index == 2:
+            assert sent == [("token", 1), ("token", 2)]
+        elif index == 4:
+            assert sent == [("near_budget", 4), ("token", 3), ("token", 4)]
+            assert got[0]["footprint_mb"] == 110.0 and got[0]["t"] == 2.0
+        else:
+            assert sent == [("token", index)]  # each as it comes, mid-interval
+    assert asked == [1.0, 2.0]  # asked at each burst until near, then never again (not at the first token)
+
+
+def test_the_child_finds_its_own_footprint_near_a_budget_just_above_it():
+    """``NearBudget`` reads this process's real footprint (/proc/self/statm): far from a budget ten
+    times it, near one just above it, and near one it would reach at its growth before two bursts."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/statm")
+    from profiler.run import worker
+
+    anon_mb = linux.read_statm(os.getpid())["anon"] / 2**20
+    assert worker.NearBudget(anon_mb * 10, 0.05)(1.0) is None
+    footprint = worker.NearBudget(anon_mb * 1.02, 0.05)(1.0)
+    assert footprint is not None and abs(footprint - anon_mb) < 0.2 * anon_mb
+    growing = worker.NearBudget(anon_mb * 1.5, 0.05)
+    growing.last = (0.9, anon_mb * 0.5)  # grew by half the footprint in 0.1 s: the budget within two bursts
+    assert growing(1.0) is not None
+    assert worker.NearBudget(anon_mb * 1.5, 0.05)(1.0) is None  # the same budget, no growth: not near
 
 
 def test_a_throttled_run_hands_its_tokens_over_often_enough_to_steer():

@@ -4,7 +4,7 @@ Each message is one JSON object sent as one frame over a
 ``multiprocessing.connection`` socket (never stdout: llama.cpp writes its logs
 there). Every message carries ``"v"`` (the protocol version) and ``"type"``.
 
-Child to parent:  hello, progress, loaded, token, done, error.
+Child to parent:  hello, progress, loaded, token, near_budget, done, error.
 Parent to child:  start, stop.
 """
 
@@ -33,6 +33,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "model_train_ctx": (int,),
     },
     "token": {"i": (int,), "t": (float,), "id": (int,), "text": (str,)},
+    "near_budget": {"t": (float,), "i": (int,), "footprint_mb": (float, int)},
     "done": {"t": (float,), "reason": (str,), "generated_tokens": (int,), "prompt_tokens": (int,)},
     "error": {"kind": (str,), "message": (str,)},
 }

@@ -192,6 +192,7 @@ class Session:
         self.speed.attach(enforcement.speed.start(proc.pid, record.limits["speed"], self.speed.factor_at, t0))
         config = child_config(self.config, self.model_path, self.plan.threads)
         config["stream_interval_s"] = self.speed.stream_interval(config["stream_interval_s"])
+        config["budget_mb"] = self.plan.budget_mb  # near it, the child sends every token at once
         record.config["stream_interval_s"] = config["stream_interval_s"]  # what the child was told
         conn.send_bytes(protocol.encode("start", config=config))
         self._emit(events.StatusChanged("loading"))
@@ -343,7 +344,7 @@ class Session:
         first = kind == "token" and not self.record.tokens
         if first and self.speed.holds_first_token_past(self.record.loaded_at_s, kill.at_s):
             return
-        if kind in ("loaded", "token"):
+        if kind in ("loaded", "token", "near_budget"):
             self._handle(message, t0)
 
     def _handle(self, message: dict[str, Any], t0: float) -> bool:
@@ -382,6 +383,9 @@ class Session:
                 record.output_text += token.text
             self.speed.on_token(t)
             self._emit(events.TokenStreamed(token))
+        elif kind == "near_budget":  # from this token on the child sent each one at once (worker.NearBudget)
+            at = {"token": message["i"], "t_s": message["t"] - t0, "footprint_mb": message["footprint_mb"]}
+            record.child["each_token_from"] = at
         elif kind == "done":
             record.stop_reason = message["reason"]
             record.status = "stopped" if message["reason"] == "stopped" else "completed"

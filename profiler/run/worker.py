@@ -157,13 +157,23 @@ class _Outbox:
     on caches llama.cpp's decode had just swept (1 % of a SmolLM2 token; benchmarks/RESULTS.md,
     "The child's work between tokens"), and a burst does them while the caches are warm."""
 
-    def __init__(self, conn: Connection, interval_s: float, text: Callable[[int], str]) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        interval_s: float,
+        text: Callable[[int], str],
+        near_budget: Callable[[float], float | None] = lambda _t: None,
+    ) -> None:
         self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
-        self.interval_s, self.text = interval_s, text
+        self.interval_s, self.text, self.near_budget = interval_s, text, near_budget
+        self.each_token = False  # the footprint is near the budget: every token goes out at once
 
     def token(self, stamp: float, index: int, token: int) -> None:
         self.pending.append((stamp, index, token))
-        if self.sent == 0 or stamp - self.flushed_at >= self.interval_s:
+        if self.each_token or self.sent == 0 or stamp - self.flushed_at >= self.interval_s:
+            if not self.each_token and self.sent and (footprint := self.near_budget(stamp)) is not None:
+                self.each_token = True
+                _send(self.conn, "near_budget", t=stamp, i=index, footprint_mb=footprint)
             self.flush(stamp)
 
     def flush(self, now: float) -> None:
@@ -174,13 +184,48 @@ class _Outbox:
         self.flushed_at = now
 
 
+class NearBudget:
+    """Whether this process's footprint could pass the memory budget before the next burst.
+
+    The parent kills the child at once when its footprint passes the budget, as jetsam does, and
+    tokens still waiting for their burst die with it (up to one ``interval_s``). So at each burst
+    the child reads its own footprint (anonymous pages, /proc/self/statm: ~30 us, Linux only) and,
+    once it is within ``NEAR_FRACTION`` of the budget or growing fast enough to reach it within two
+    intervals, sends every token as it comes: then a kill loses none that was stamped.
+    """
+
+    NEAR_FRACTION = 0.05  # as the parent's close watch (profiler.run.sampler)
+
+    def __init__(self, budget_mb: float, interval_s: float) -> None:
+        self.budget_mb, self.interval_s = budget_mb, interval_s
+        self.last: tuple[float, float] | None = None  # (time, footprint MB) at the previous burst
+
+    def __call__(self, now: float) -> float | None:
+        """The footprint in MB when it is near the budget, else None."""
+        from profiler.run import linux
+
+        try:
+            footprint = linux.read_statm(os.getpid())["anon"] / 2**20
+        except (OSError, ValueError, IndexError):
+            return None
+        growth = 0.0
+        if self.last is not None and now > self.last[0]:
+            growth = max(0.0, (footprint - self.last[1]) / (now - self.last[0]))
+        self.last = (now, footprint)
+        ahead = growth * 2 * self.interval_s
+        return footprint if footprint + ahead >= self.budget_mb * (1 - self.NEAR_FRACTION) else None
+
+
 def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[int], n_ctx: int) -> None:
     """Prefill, then sample and decode one token at a time, stamping each as it comes out."""
     budget = min(config["max_tokens"], n_ctx - len(tokens))
     reason = "length" if budget == config["max_tokens"] else "context_full"
     ignore_eos = bool(config.get("ignore_eos"))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    outbox = _Outbox(conn, float(config["stream_interval_s"]), lambda token: decoder.decode(engine.piece(token)))
+    interval = float(config["stream_interval_s"])
+    budget_mb = config.get("budget_mb")
+    near = NearBudget(float(budget_mb), interval) if budget_mb and sys.platform.startswith("linux") else None
+    outbox = _Outbox(conn, interval, lambda token: decoder.decode(engine.piece(token)), near or (lambda _t: None))
     produced, polled_at = 0, time.monotonic()
     engine.decode(tokens)
     while True:
