@@ -29,9 +29,10 @@ class EnergyRate:
     ends where ``profiler.phone.predict.run_energy`` does (J/token × tokens) when
     decode_s = tokens / tokens/s. ``battery_j`` is None for a profile without a battery.
 
-    ``pace_tps`` is the phone's decode speed the energy is priced at. With it, a token's energy
-    counts the phone's time to it, (tokens − 1) / pace_tps, not this host's: a host slower than
-    the phone would otherwise draw the phone's power for the host's longer time.
+    ``pace_tps`` is the phone's decode speed the energy is priced at. With it, the energy at a
+    token counts the phone's time to make it and those before it, tokens / pace_tps, not this
+    host's: a host slower than the phone would otherwise draw the phone's power for the host's
+    longer time.
     """
 
     traffic_j_per_token: float
@@ -79,7 +80,7 @@ def energy_points(
             continue
         if first_t is None:
             first_t = float(t)
-        decode_s = (k - 1) / rate.pace_tps if rate.pace_tps else float(t) - first_t
+        decode_s = k / rate.pace_tps if rate.pace_tps else float(t) - first_t  # paced: ends at J/token × tokens
         points.append((float(t), rate.joules(k, decode_s)))
     return points
 

@@ -74,4 +74,8 @@ def test_energy_rate_ends_where_the_run_energy_does(smollm2):
     rebuilt = series.rate_from_report({"energy": final, "profile": profile.to_dict()})
     assert rebuilt is not None
     assert rebuilt.joules(tokens, tokens / tps) == pytest.approx(final["j_total"], rel=1e-3)
+    # the chart's curve, token by token at any host times, ends on the total too (not a token short)
+    curve = series.energy_points([0.3 + 0.07 * i for i in range(tokens)], rebuilt)
+    assert len(curve) == tokens and curve[-1][1] == pytest.approx(final["j_total"], rel=1e-3)
+    assert curve[0][1] == pytest.approx(final["j_per_token"], rel=1e-3)  # the first token costs one token
     assert energy.energy_rate(load_profile("host")) is None
