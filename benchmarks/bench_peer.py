@@ -7,10 +7,9 @@ repetition its own child), with the same prompt length or generated tokens, thre
 2048, n_ubatch 512 and flash attention "auto":
 
   llama-bench -m MODEL -p P -n 0 -t T -r 3 -o json    and  -p 0 -n N
-  pocketprof bench -m MODEL -p P -n 0 -t T -r 3        and  -p 0 -n N   (greedy: the first maximum
-                                                        of llama.cpp's logits, the token its greedy
-                                                        sampler picks; every token timed, memory
-                                                        sampled)
+  pocketprof bench -m MODEL -p P -n 0 -t T -r 3        and  -p 0 -n N   (greedy, in llama.cpp's
+                                                        sampler chain, from the child's C decode
+                                                        loop; every token timed, memory sampled)
 
 It prints each round and the medians of the ratios pocketprof / llama-bench for pp (prefill)
 and tg (decode). Targets: >= 0.95 for both. llama-bench is found or built from the llama.cpp
@@ -99,6 +98,9 @@ def main() -> None:
         print("llama-bench not found: building it from the llama-cpp-python source release (minutes)…", flush=True)
         binary = peer.build()
     print(f"llama-bench: {binary}")
+    from profiler.run import decode_loop
+
+    print(f"pocketprof's decode loop: {decode_loop.library()[1]}")  # "c", or why the child keeps Python
     summary = []
     for model, path in resolve_models(args.models):
         pp_ratios, tg_ratios, rows = [], [], []

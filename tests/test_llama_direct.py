@@ -94,6 +94,92 @@ def test_only_a_plain_greedy_chain_takes_the_fast_pick() -> None:
         llama_direct.L.llama_sampler_free(engine.sampler)
 
 
+# The same prompt through the C decode loop (in bursts: a deadline already past returns after one
+# token, a far one runs on), llama.cpp's chain from Python, and the child's greedy pick; then with
+# a temperature (a seeded chain: the loop must keep the chain's state as Python's calls do). Each
+# line: the loop, then the tokens. Then the burst rule alone, and libllama's copies in memory.
+LOOP_PROBE = """
+import sys, time
+from profiler.run import decode_loop, llama_direct
+
+path, why = decode_loop.library()
+assert path, why
+engine = llama_direct.Engine(sys.argv[1], llama_direct.Settings(n_ctx=128, n_threads=2))
+prompt = engine.tokenize(b"The three largest cities of Canada are", add_bos=engine.adds_bos(), special=False)
+
+def python(greedy):
+    engine.clear()
+    engine.greedy = greedy and engine.greedy
+    engine.decode(prompt)
+    tokens = []
+    for i in range(40):
+        tokens.append(engine.sample())
+        if i < 39:
+            engine.decode(tokens[-1:])
+    return tokens
+
+def c():
+    engine.clear()
+    engine.decode(prompt)
+    tokens, calls = [], 0
+    while len(tokens) < 40:
+        left = 40 - len(tokens)
+        n = min(left, 7)
+        deadline = time.monotonic() - 1 if calls % 2 else time.monotonic() + 60
+        ids, stamps, ended = engine.run(n, deadline, ignore_eos=True, decode_last=n < left)
+        assert not ended and len(ids) == len(stamps) == (1 if calls % 2 else n), (calls, len(ids))
+        assert stamps == sorted(stamps)
+        tokens += ids
+        calls += 1
+    assert engine.positions == len(prompt) + 39, engine.positions
+    return tokens
+
+for sampling in (llama_direct.Sampling(), llama_direct.Sampling(temperature=0.8, seed=7)):
+    engine.set_sampling(sampling)
+    print("python-chain", *python(False))
+    engine.set_sampling(sampling)
+    engine.attach_loop(path)
+    print("c", *c())
+    engine._loop = None
+    engine.set_sampling(sampling)
+    print("python-pick", *python(True))
+engine.close()
+mapped = [line.split()[-1] for line in open("/proc/self/maps") if "libllama" in line]
+print("maps", *sorted({p.rsplit("/", 1)[-1] for p in mapped}))
+"""
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("model", ["smollm2", "gemma3"])
+def test_the_c_loop_samples_with_llama_cpp_s_chain_in_bursts(model: str, request: pytest.FixtureRequest) -> None:
+    """The C decode loop gives llama.cpp's chain's tokens, greedy and sampled, in bursts of any size,
+    and loads the libllama llama-cpp-python loaded, not a second copy."""
+    path = request.getfixturevalue(model)
+    done = subprocess.run([sys.executable, "-c", LOOP_PROBE, str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line.split() for line in done.stdout.strip().splitlines()[-7:]]
+    greedy, sampled, maps = lines[:3], lines[3:6], lines[6]
+    assert [line[0] for line in greedy + sampled] == ["python-chain", "c", "python-pick"] * 2
+    assert greedy[0][1:] == greedy[1][1:] == greedy[2][1:] and len(set(greedy[0][1:])) > 3
+    assert sampled[0][1:] == sampled[1][1:] and sampled[0][1:] != greedy[0][1:]
+    assert maps[0] == "maps" and len(maps) == 2, maps  # one libllama
+
+
+def test_without_a_compiler_the_loop_says_why_and_the_child_keeps_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    from profiler.run import decode_loop
+
+    monkeypatch.setenv("CC", "/bin/false")
+    decode_loop.library.cache_clear()
+    try:
+        path, why = decode_loop.library()
+        assert path is None and why.startswith("python (the C loop did not build: ")
+        monkeypatch.setenv("POCKETPROF_DECODE_LOOP", "python")
+        decode_loop.library.cache_clear()
+        assert decode_loop.library() == (None, "python (POCKETPROF_DECODE_LOOP=python)")
+    finally:
+        decode_loop.library.cache_clear()
+
+
 MAPS_PROBE = """
 import sys
 import llama_cpp

@@ -27,5 +27,6 @@ def test_wheel_contains_profiles_and_engine(tmp_path: Path):
     builtin = {f"profiles/{p.name}" for p in (ROOT / "profiles").glob("*.toml")}
     assert {"profiles/iphone-16.toml", "profiles/host.toml"} <= builtin <= names
     assert {"profiler/run/worker.py", "profiler/cli/__init__.py", "profiler/data/declaration.txt"} <= names
+    assert "profiler/data/decode_loop.c" in names  # the child's C decode loop is built from it on first use
     assert {"ui/main_window.py", "ui/pdf.py", "ui/ladder_view.py"} <= names
     assert not any(name.endswith(".gguf") for name in names)

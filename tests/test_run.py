@@ -499,6 +499,58 @@ def test_near_the_budget_the_outbox_sends_each_token_as_it_comes():
     assert asked == [1.0, 2.0]  # asked at each burst until near, then never again (not at the first token)
 
 
+def test_the_c_loop_calls_for_one_token_while_the_outbox_sends_each_at_once(smollm2: Path):
+    """Bursts from the C decode loop follow the outbox: one token for the first (sent at once) and
+    one a call once the footprint nears the budget, whatever is left before then."""
+    from profiler.run import decode_loop, llama_direct, worker
+
+    path, why = decode_loop.library()
+    assert path, why
+    engine = llama_direct.Engine(str(smollm2), llama_direct.Settings(n_ctx=128, n_threads=2))
+    calls: list[int] = []
+    run = engine.run
+
+    def counted(n: int, deadline: float, **kw: bool) -> tuple[list[int], list[float], bool]:
+        calls.append(n)
+        return run(n, deadline, **kw)
+
+    try:
+        engine.set_sampling(llama_direct.Sampling())
+        engine.attach_loop(path)
+        engine.run = counted  # type: ignore[method-assign]
+        engine.decode(engine.tokenize(b"Once upon a time", add_bos=engine.adds_bos(), special=False))
+        parent, child = Pipe()
+        bursts = iter([None, 100.0])  # the second burst finds the footprint near the budget
+        outbox = worker._Outbox(child, 0.0, str, lambda _t: next(bursts))
+        produced, reason = worker._stream_in_c(child, engine, outbox, 12, "length", True)
+    finally:
+        engine.close()
+    kinds = []
+    while parent.poll():
+        kinds.append(protocol.decode(parent.recv_bytes())["type"])
+    assert (produced, reason) == (12, "length") and kinds.count("token") == 12 and "near_budget" in kinds
+    assert kinds.index("near_budget") == 2  # asked at the second token's burst (None), near at the third's
+    # the first alone; then all that is left (a 0 s interval returns after one); after the near burst, one a call
+    assert calls == [1, 11, 10] + [1] * 9
+
+
+def test_the_record_says_which_decode_loop_ran_and_both_give_the_same_tokens(monkeypatch: pytest.MonkeyPatch):
+    from profiler.run import decode_loop
+
+    c = run(temperature=0.0, max_tokens=24, ignore_eos=True, profile="host").record
+    monkeypatch.setenv("POCKETPROF_DECODE_LOOP", "python")
+    decode_loop.library.cache_clear()
+    try:
+        python = run(temperature=0.0, max_tokens=24, ignore_eos=True, profile="host").record
+    finally:
+        decode_loop.library.cache_clear()
+    assert c.child["engine"]["decode_loop"] == "c"
+    assert python.child["engine"]["decode_loop"] == "python (POCKETPROF_DECODE_LOOP=python)"
+    assert (c.child["decode_loop_ran"], python.child["decode_loop_ran"]) == ("c", "python")
+    assert [t.id for t in c.tokens] == [t.id for t in python.tokens] and len(c.tokens) == 24
+    assert c.output_text == python.output_text
+
+
 def test_the_child_finds_its_own_footprint_near_a_budget_just_above_it():
     """``NearBudget`` reads this process's real footprint (/proc/self/statm): far from a budget ten
     times it, near one just above it, and near one it would reach at its growth before two bursts."""

@@ -5,12 +5,15 @@ sampler in Python and keeps every token in numpy. That cost 10-17 % of decode sp
 llama-bench on a 2-core host (benchmarks/RESULTS.md, "Speed against llama-bench"). Here the
 prompt goes in as one batch per ``n_batch`` tokens (``llama_batch_get_one``), sampling is
 llama.cpp's own sampler chain (``llama_sampler_sample``) and nothing is copied per token
-unless ``keep_logits`` asks for it. A plain greedy pick (temperature 0, no repeat penalty) is
-the one exception: llama.cpp's chain builds an n_vocab-long candidate array for it each token
-(0.55 ms of a 20 ms Gemma 3 token, 262,144 entries), so the engine takes the first maximum of
-the same logits with numpy instead (0.1 ms), the token llama.cpp's greedy sampler picks, and
-hands it to the chain as chosen (benchmarks/RESULTS.md, "The greedy pick"). Context settings
-follow llama-bench's defaults: ``n_batch`` 2048, ``n_ubatch`` 512, flash attention "auto".
+unless ``keep_logits`` asks for it. Tokens come from ``run``: the C decode loop
+(``profiler/data/decode_loop.c``, built by ``profiler.run.decode_loop``) samples, stamps and
+decodes a burst of them in one call. Without it the child calls ``sample`` and ``decode`` per
+token from Python, and a plain greedy pick (temperature 0, no repeat penalty) there takes the
+first maximum of llama.cpp's logits with numpy (0.1 ms against the chain's 0.55 ms for a Gemma 3
+token, whose n_vocab-long candidate array the chain builds each token), the token llama.cpp's
+greedy sampler picks, handed to the chain as chosen (benchmarks/RESULTS.md, "The greedy pick").
+Context settings follow llama-bench's defaults: ``n_batch`` 2048, ``n_ubatch`` 512, flash
+attention "auto".
 
 Only the child imports this module (it loads llama.cpp).
 """
@@ -177,6 +180,7 @@ class Engine:
         self.greedy = False  # a plain greedy chain: ``sample`` picks the first maximum itself
         self.logits: Any = None  # every position's logits, when asked to keep them
         self.positions = 0
+        self._loop: Any = None  # the C decode loop (``attach_loop``), when the parent built one
 
     # -- the model --------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -311,6 +315,41 @@ class Engine:
             return int(L.llama_sampler_sample(self.sampler, self.ctx, -1))
         L.llama_sampler_accept(self.sampler, token)
         return token
+
+    # -- the C decode loop ------------------------------------------------------------
+    def attach_loop(self, path: str) -> None:
+        """Load the C decode loop (``profiler/run/decode_loop.py`` builds it; OSError if it will not load)."""
+        function = ctypes.CDLL(path).pp_decode_run
+        pointer = ctypes.c_void_p
+        function.restype = ctypes.c_int
+        function.argtypes = [pointer, pointer, pointer, ctypes.c_int, ctypes.c_double, ctypes.c_int, ctypes.c_int]
+        function.argtypes += [pointer] * 4
+        size = self.n_ctx()
+        self._loop = function
+        self._ids, self._stamps = (ctypes.c_int32 * size)(), (ctypes.c_double * size)()
+        self._ended, self._code = ctypes.c_int(), ctypes.c_int()
+
+    def has_loop(self) -> bool:
+        return self._loop is not None
+
+    def run(
+        self, n: int, deadline: float, *, ignore_eos: bool, decode_last: bool
+    ) -> tuple[list[int], list[float], bool]:
+        """Up to ``n`` tokens from llama.cpp's sampler chain, each stamped (``time.monotonic``) and
+        decoded, in one call to the C loop: it stops after the first token stamped at ``deadline``
+        or later, and before an end-of-generation token (unless ``ignore_eos``), returning (ids,
+        stamps, whether the end came). The n-th token is decoded only if ``decode_last``."""
+        n = max(0, min(n, len(self._ids)))
+        got = self._loop(
+            self.ctx, self.sampler, self.vocab, n, deadline, int(ignore_eos), int(decode_last),
+            ctypes.addressof(self._ids), ctypes.addressof(self._stamps),
+            ctypes.byref(self._ended), ctypes.byref(self._code),
+        )  # fmt: skip
+        ended = bool(self._ended.value)
+        decoded = got - 1 if (got == n and not decode_last and not ended) or self._code.value else got
+        self.positions += max(0, decoded)
+        self._check(self._code.value)
+        return list(self._ids[:got]), list(self._stamps[:got]), ended
 
     def synchronize(self) -> None:
         L.llama_synchronize(self.ctx)

@@ -27,7 +27,7 @@ from profiler.errors import ProfilerError, ProtocolError
 from profiler.model import gguf_meta, models
 from profiler.phone.profiles import load_profile
 from profiler.record import Kill, RunRecord, Sample, Token
-from profiler.run import child, events, hostinfo, leftovers, limits, outcome, protocol
+from profiler.run import child, decode_loop, events, hostinfo, leftovers, limits, outcome, protocol
 from profiler.run.config import RunConfig, check_threads, child_config, plan_limits, validate
 from profiler.run.events import Event
 from profiler.run.gpu import GpuMonitor
@@ -193,6 +193,7 @@ class Session:
         config = child_config(self.config, self.model_path, self.plan.threads)
         config["stream_interval_s"] = self.speed.stream_interval(config["stream_interval_s"])
         config["budget_mb"] = self.plan.budget_mb  # near it, the child sends every token at once
+        config["decode_loop"], config["decode_loop_note"] = decode_loop.library()  # built here: the child cannot write
         record.config["stream_interval_s"] = config["stream_interval_s"]  # what the child was told
         conn.send_bytes(protocol.encode("start", config=config))
         self._emit(events.StatusChanged("loading"))
@@ -388,6 +389,7 @@ class Session:
             record.child["each_token_from"] = at
         elif kind == "done":
             record.stop_reason = message["reason"]
+            record.child["decode_loop_ran"] = message.get("decode_loop")  # "c" or "python"
             record.status = "stopped" if message["reason"] == "stopped" else "completed"
             return True
         elif kind == "error":

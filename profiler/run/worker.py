@@ -120,6 +120,7 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
             seed=config["seed"],
         )
     )
+    loop = _attach_loop(engine, config)
     load_time = time.monotonic() - started
     warmed: dict[str, int] = {}
     if config.get("warmup"):  # as many decodes as the test, at most a second
@@ -141,10 +142,24 @@ def _run(conn: Connection, engine: Any, config: dict[str, Any], started: float) 
         sandbox=config.get("sandbox", "none"),
         engine=described
         | llama_direct.build_info()
-        | {"n_batch": engine.n_batch, "weight_repack": engine.weight_repack}
+        | {"n_batch": engine.n_batch, "weight_repack": engine.weight_repack, "decode_loop": loop}
         | warmed,
     )
     _stream(conn, engine, config, tokens, n_ctx)
+
+
+def _attach_loop(engine: Any, config: dict[str, Any]) -> str:
+    """Load the C decode loop the parent built (``profiler.run.decode_loop``); which loop runs, and why."""
+    path, why = config.get("decode_loop"), str(config.get("decode_loop_note") or "python")
+    if not path:
+        return why
+    if config.get("logits_all"):
+        return "python (every position's logits are kept: one copy a token)"
+    try:
+        engine.attach_loop(str(path))
+    except (OSError, AttributeError) as exc:
+        return f"python (the C loop did not load: {exc})"
+    return "c"
 
 
 class _Outbox:
@@ -226,8 +241,48 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
     budget_mb = config.get("budget_mb")
     near = NearBudget(float(budget_mb), interval) if budget_mb and sys.platform.startswith("linux") else None
     outbox = _Outbox(conn, interval, lambda token: decoder.decode(engine.piece(token)), near or (lambda _t: None))
-    produced, polled_at = 0, time.monotonic()
     engine.decode(tokens)
+    loop = "c" if engine.has_loop() and engine.logits is None else "python"
+    stream = _stream_in_c if loop == "c" else _stream_in_python
+    produced, reason = stream(conn, engine, outbox, budget, reason, ignore_eos)
+    outbox.flush(time.monotonic())
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        _send(conn, "token", t=time.monotonic(), i=produced, id=-1, text=tail)
+    done = {"reason": reason, "generated_tokens": produced, "prompt_tokens": len(tokens), "decode_loop": loop}
+    _send(conn, "done", t=time.monotonic(), **done)
+
+
+def _stream_in_c(
+    conn: Connection, engine: Any, outbox: _Outbox, budget: int, reason: str, ignore_eos: bool
+) -> tuple[int, str]:
+    """The tokens from the C decode loop, a burst per call: it returns at the outbox's next burst or
+    the next look for a stop, whichever comes first, and after one token while the outbox sends
+    each at once (the first token; near the memory budget)."""
+    produced, polled_at = 0, time.monotonic()
+    while produced < budget:
+        left = budget - produced
+        n = 1 if outbox.sent == 0 or outbox.each_token else left
+        deadline = min(outbox.flushed_at + outbox.interval_s, polled_at + STOP_POLL_S)
+        ids, stamps, ended = engine.run(n, deadline, ignore_eos=ignore_eos, decode_last=n < left)
+        for token, stamp in zip(ids, stamps, strict=True):
+            outbox.token(stamp, produced, token)
+            produced += 1
+        if ended:
+            return produced, "eos"
+        now = time.monotonic()
+        if produced < budget and now - polled_at >= STOP_POLL_S:
+            polled_at = now
+            if _stop_requested(conn):
+                return produced, "stopped"
+    return produced, reason
+
+
+def _stream_in_python(
+    conn: Connection, engine: Any, outbox: _Outbox, budget: int, reason: str, ignore_eos: bool
+) -> tuple[int, str]:
+    """The tokens one at a time from Python (where the C loop was not built, or logits are kept)."""
+    produced, polled_at = 0, time.monotonic()
     while True:
         token = engine.sample()
         stamp = time.monotonic()
@@ -244,11 +299,7 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
                 reason = "stopped"
                 break
         engine.decode([token])
-    outbox.flush(time.monotonic())
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        _send(conn, "token", t=time.monotonic(), i=produced, id=-1, text=tail)
-    _send(conn, "done", t=time.monotonic(), reason=reason, generated_tokens=produced, prompt_tokens=len(tokens))
+    return produced, reason
 
 
 def _die_with_parent() -> None:
