@@ -508,10 +508,14 @@ def test_the_c_loop_calls_for_one_token_while_the_outbox_sends_each_at_once(smol
     assert path, why
     engine = llama_direct.Engine(str(smollm2), llama_direct.Settings(n_ctx=128, n_threads=2))
     calls: list[int] = []
+    positions: list[int] = []  # the positions decoded when each one-token call starts
     run = engine.run
 
     def counted(n: int, deadline: float, **kw: bool) -> tuple[list[int], list[float], bool]:
         calls.append(n)
+        if n == 1:  # a token sent at once is sent before it is decoded (the first-token gate, a kill)
+            assert kw["decode_last"] is False
+            positions.append(engine.positions)
         return run(n, deadline, **kw)
 
     try:
@@ -532,6 +536,7 @@ def test_the_c_loop_calls_for_one_token_while_the_outbox_sends_each_at_once(smol
     assert kinds.index("near_budget") == 2  # asked at the second token's burst (None), near at the third's
     # the first alone; then all that is left (a 0 s interval returns after one); after the near burst, one a call
     assert calls == [1, 11, 10] + [1] * 9
+    assert positions == sorted(set(positions)) and positions[-1] == positions[-2] + 1  # decoded in between
 
 
 def test_the_record_says_which_decode_loop_ran_and_both_give_the_same_tokens(monkeypatch: pytest.MonkeyPatch):

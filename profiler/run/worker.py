@@ -257,19 +257,24 @@ def _stream_in_c(
     conn: Connection, engine: Any, outbox: _Outbox, budget: int, reason: str, ignore_eos: bool
 ) -> tuple[int, str]:
     """The tokens from the C decode loop, a burst per call: it returns at the outbox's next burst or
-    the next look for a stop, whichever comes first, and after one token while the outbox sends
-    each at once (the first token; near the memory budget)."""
+    the next look for a stop, whichever comes first. While the outbox sends each token at once (the
+    first, which the phone's first-token gate holds the child on; near the memory budget) a call
+    makes one token, which is sent before it is decoded, as the Python loop does: a token decoded
+    first would reach the parent a decode late, with the next one already stamped."""
     produced, polled_at = 0, time.monotonic()
     while produced < budget:
         left = budget - produced
-        n = 1 if outbox.sent == 0 or outbox.each_token else left
+        at_once = outbox.sent == 0 or outbox.each_token
+        n = 1 if at_once else left
         deadline = min(outbox.flushed_at + outbox.interval_s, polled_at + STOP_POLL_S)
-        ids, stamps, ended = engine.run(n, deadline, ignore_eos=ignore_eos, decode_last=n < left)
+        ids, stamps, ended = engine.run(n, deadline, ignore_eos=ignore_eos, decode_last=n < left and not at_once)
         for token, stamp in zip(ids, stamps, strict=True):
             outbox.token(stamp, produced, token)
             produced += 1
         if ended:
             return produced, "eos"
+        if at_once and ids and produced < budget:
+            engine.decode(ids[-1:])
         now = time.monotonic()
         if produced < budget and now - polled_at >= STOP_POLL_S:
             polled_at = now
