@@ -213,6 +213,7 @@ def test_a_busy_host_is_measured_but_never_trusted(smollm2: Path, phone: str):
             p.wait()
     cal = busy.emulation["calibration"]
     assert cal["trusted"] is False and "not cached" in cal["source"], cal
+    assert cal["reason"] and f"({cal['reason']})" in cal["source"]  # says why, in the report and the log
     threads = busy.config["threads"]
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
     quiet = emulated(phone, max_tokens=8)

@@ -108,7 +108,8 @@ class SpeedEmulation:
                 calibrate.store(measured)
             except OSError:
                 pass  # an unwritable cache costs a re-measure next time, not this run
-        return measured, "measured now" if measured.trusted else "measured now, not trusted: not cached"
+        untrusted = f"measured now, not trusted ({measured.reason}): not cached"  # the reason: a flaky host says why
+        return measured, "measured now" if measured.trusted else untrusted
 
     def stream_interval(self, requested_s: float) -> float:
         """How often the child hands its tokens over: often enough for the governor to steer."""
