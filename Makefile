@@ -30,7 +30,9 @@ lint: setup
 	$(BIN)/ruff format --check profiler ui tests benchmarks scripts
 	$(BIN)/lint-imports
 
+# llama-bench, found or built once (minutes) before the suite, which checks bench's fields against it.
 test: lint
+	$(BIN)/python -m profiler.bench.peer
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -181,6 +181,7 @@ def _peer_json(model: Path, args: list[str]) -> list[dict] | None:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(1800)  # a first llama-bench build where `make test` did not make one: minutes
 def test_fields_and_values_match_a_real_llama_bench(bench_json, smollm2: Path, tmp_path: Path):
     ours_path, rows, _ = bench_json
     theirs = _peer_json(smollm2, ["-p", "16", "-n", "12", "-t", "1,2", "-r", "2", "-ngl", "0", "-lm", "mmap"])

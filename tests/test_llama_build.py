@@ -173,6 +173,29 @@ def test_llama_bench_is_cached_per_machine_and_built_with_the_same_flags(
     assert peer.machine_tag() != here
 
 
+def test_make_test_finds_or_builds_llama_bench_first_and_never_fails_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test` runs `python -m profiler.bench.peer` before the suite: one line, whatever happens."""
+    built = tmp_path / "llama-bench"
+    monkeypatch.setattr(peer, "find", lambda: None)
+    monkeypatch.setattr(peer, "build", lambda: built)
+    assert peer.ensure() == f"llama-bench: {built}"
+
+    def no_cmake() -> Path:
+        raise peer.PeerUnavailable("cmake is not installed")
+
+    monkeypatch.setattr(peer, "build", no_cmake)
+    said = "no llama-bench here (cmake is not installed); the tests check against the recorded field list"
+    assert peer.ensure() == said
+    monkeypatch.delenv("POCKETPROF_LLAMA_BENCH", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither llama-bench nor cmake: the real module, in its own process
+    done = subprocess.run([sys.executable, "-m", "profiler.bench.peer"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith("no llama-bench here (cmake is not installed") and done.stdout.count("\n") == 1
+
+
 def _row(repack: bool) -> dict[str, object]:
     return {"model_filename": "/m/a.gguf", "n_prompt": 0, "n_gen": 8, "n_threads": 2, "n_batch": 2048} | {
         "n_ubatch": 512,
