@@ -214,9 +214,11 @@ def test_each_measuring_run_says_which_of_the_two_it_is() -> None:
     from profiler.run.speed_emulation import Hooks, SpeedEmulation
 
     said: list[tuple[str, str]] = []
+    intervals: list[float] = []
 
     def measure(config: RunConfig, why: str) -> RunRecord:
         said.append((config.prompt or "", why))
+        intervals.append(config.stream_interval_s)
         return record(prompt_tokens=200 if len(said) == 1 else 20)
 
     prediction = type("P", (), {"speed": type("S", (), {"decode_tokens_per_s": 10.0})()})()
@@ -229,6 +231,7 @@ def test_each_measuring_run_says_which_of_the_two_it_is() -> None:
     assert said[0][1].startswith("no calibration")  # the reason comes first, as before
     assert len(said[0][0]) > len(said[1][0])  # the long prompt, then the short one
     assert calibration is not None and source.startswith("measured now")
+    assert intervals == [1.0, 1.0]  # unwatched: the child hands tokens over once a second, not every 50 ms
 
 
 def test_measuring_stops_at_the_first_run_that_fails_and_says_how() -> None:

@@ -54,6 +54,20 @@ def emulated(phone: str, **changes: object) -> RunRecord:
     return Session(replace(config, **changes)).run()  # type: ignore[arg-type]
 
 
+def trusted_calibration(smollm2: Path, phone: str, threads: int) -> calibrate.Calibration:
+    """A calibration this host measured and trusted, the cached one if there is one. Other load on a
+    shared host (CI) makes a measurement untrusted, and so not cached: then it measures again, up to 3 times."""
+    why = ""
+    for _ in range(3):
+        cached, why = calibrate.lookup(smollm2, threads, 2048)
+        if cached is not None:
+            return cached
+        emulated(phone, max_tokens=4)
+    cached, why = calibrate.lookup(smollm2, threads, 2048)
+    assert cached is not None, why
+    return cached
+
+
 def test_targets_are_the_prediction_and_the_calibration_is_cached_with_its_checks(smollm2: Path, phone: str):
     for _ in range(3):  # a burst of other load on a shared host makes a measurement untrusted: measure again
         calibrate.clear(smollm2)
@@ -116,19 +130,15 @@ def test_the_calibration_tells_how_much_slower_the_host_decodes_far_into_a_conte
     (benchmarks/RESULTS.md). The host's speed drifts by more than that from minute to minute on a shared
     machine, so what is held against the calibration is the ratio of near to far runs taken in turns."""
     threads = Session(RunConfig(model="smollm2-135m", profile=phone)).plan.threads
-    for _ in range(3):  # other load on a shared host makes a measurement untrusted (not cached): measure again
-        calibrate.clear(smollm2)
-        emulated(phone, max_tokens=4)  # measured now, beside the runs below
-        cached, why = calibrate.lookup(smollm2, threads, 2048)
-        if cached is not None:
-            break
-    assert cached is not None, why
+    calibrate.clear(smollm2)
+    cached = trusted_calibration(smollm2, phone, threads)  # measured now, beside the runs below
     rates: dict[str, list[float]] = {"near": [], "far": []}
     expected: dict[str, float] = {}
     for _ in range(3):
         for where, prompt in (("near", "Name three colours."), ("far", calibrate.prompt() + " Then list the rights.")):
             config = RunConfig(model="smollm2-135m", profile="host", max_tokens=64, prompt=prompt, threads=threads)
-            run = Session(replace(config, temperature=0.0, ignore_eos=True)).run()
+            config = replace(config, temperature=0.0, ignore_eos=True, stream_interval_s=calibrate.MEASURE_STREAM_S)
+            run = Session(config).run()  # run as the calibration's own runs are
             assert run.status == "completed", run.error
             rates[where].append(run.summary.decode_tokens_per_s)
             expected[where] = cached.decode_tps_at(calibrate.position(run))
@@ -170,24 +180,25 @@ def test_the_decode_factor_is_set_again_for_where_the_prompt_puts_the_tokens(smo
 
 
 def test_a_stale_calibration_is_measured_again(smollm2: Path, phone: str):
-    emulated(phone, max_tokens=4)  # make sure one is cached
     threads = Session(RunConfig(model="smollm2-135m", profile=phone)).plan.threads
-    cached, _ = calibrate.lookup(smollm2, threads, 2048)
-    assert cached is not None
+    cached = trusted_calibration(smollm2, phone, threads)
     calibrate.store(calibrate.stale_for_tests(cached, calibrate.MAX_AGE_DAYS + 1))
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
     record = emulated(phone, max_tokens=4)
-    assert record.emulation["calibration"]["source"] == "measured now"
-    fresh, _ = calibrate.lookup(smollm2, threads, 2048)
-    assert fresh is not None and fresh.age_days() < 1
+    calibration = record.emulation["calibration"]
+    assert calibration["source"].startswith("measured now"), calibration  # not the stale figure
+    assert calibration["taken_at"] != cached.taken_at
+    fresh, why = calibrate.lookup(smollm2, threads, 2048)
+    if calibration["trusted"]:
+        assert fresh is not None and fresh.age_days() < 1, why
+    else:  # a burst of other load on a shared host: measured, not cached, and the stale one is gone too
+        assert fresh is None and calibration["reason"] in calibration["source"]
 
 
 def test_a_poisoned_calibration_is_overruled_by_the_run_and_dropped(smollm2: Path, phone: str):
     """A calibration that says the host is 20× slower: the governor still slows the run, which then drops it."""
-    emulated(phone, max_tokens=4)
     threads = Session(RunConfig(model="smollm2-135m", profile=phone)).plan.threads
-    good, _ = calibrate.lookup(smollm2, threads, 2048)
-    assert good is not None
+    good = trusted_calibration(smollm2, phone, threads)
     calibrate.store(replace(good, decode_tps=good.decode_tps / 20, prefill_tps=good.prefill_tps / 20))
     record = emulated(phone, max_tokens=200)
     emulation = record.emulation
@@ -198,7 +209,7 @@ def test_a_poisoned_calibration_is_overruled_by_the_run_and_dropped(smollm2: Pat
     assert "re-measured on the next run" in emulation["calibration_disagreement"]
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
     again = emulated(phone, max_tokens=4)
-    assert again.emulation["calibration"]["source"] == "measured now"
+    assert again.emulation["calibration"]["source"].startswith("measured now")  # trusted or not, not the poison
 
 
 def test_a_busy_host_is_measured_but_never_trusted(smollm2: Path, phone: str):
@@ -216,8 +227,11 @@ def test_a_busy_host_is_measured_but_never_trusted(smollm2: Path, phone: str):
     assert cal["reason"] and f"({cal['reason']})" in cal["source"]  # says why, in the report and the log
     threads = busy.config["threads"]
     assert calibrate.lookup(smollm2, threads, 2048)[0] is None
-    quiet = emulated(phone, max_tokens=8)
-    assert quiet.emulation["calibration"]["trusted"] is True
+    for _ in range(3):  # a quiet run recovers; on a shared host (CI) other load may spoil one, not three
+        quiet = emulated(phone, max_tokens=8)
+        if quiet.emulation["calibration"]["trusted"]:
+            break
+    assert quiet.emulation["calibration"]["trusted"] is True, quiet.emulation["calibration"]
     assert calibrate.lookup(smollm2, threads, 2048)[0] is not None
 
 
