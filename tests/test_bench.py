@@ -373,3 +373,16 @@ def test_only_a_governor_that_steered_hands_its_correction_on():
     assert carried_correction(steered, 1.0) == 0.8
     assert carried_correction({"governor_target_tokens_per_s": None, "governor_correction": 0.8}, 0.9) == 0.9
     assert carried_correction(None, 0.9) == 0.9  # no throttle: the host at full speed
+
+
+def test_a_host_test_hands_its_tokens_over_at_its_end_unless_a_budget_is_watched() -> None:
+    """Each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill: a host
+    test sends its tokens when it ends. With a memory budget the child checks its footprint at each
+    hand-over (worker.NearBudget), so those keep one a second, as a phone's test does."""
+    from profiler.bench.runner import HELD_S, STREAM_S, config_for
+
+    host = BenchTest(model="smollm2-135m", profile="host", n_prompt=0, n_gen=96, threads=2)
+    assert config_for(host, Options(), 0).stream_interval_s == HELD_S >= 60
+    assert config_for(host, Options(memory_budget_mb=500), 0).stream_interval_s == STREAM_S == 1.0
+    phone = BenchTest(model="smollm2-135m", profile="galaxy-s23", n_prompt=0, n_gen=96, threads=2)
+    assert config_for(phone, Options(), 0).stream_interval_s == STREAM_S

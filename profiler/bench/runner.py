@@ -26,6 +26,8 @@ CTX_SPARE = 8  # positions beyond the test's tokens (llama-bench sizes n_ctx to 
 STREAM_S = 1.0  # a bench test's tokens reach the parent once a second: nobody watches them stream, and
 # each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill (RESULTS.md);
 # a test whose speed is steered (a phone, or a speed factor) keeps 50 ms (speed_emulation.py)
+HELD_S = 60.0  # on the host without a memory budget, a minute: a test's tokens come at its end; with a
+# budget the child looks at its footprint at each hand-over (worker.NearBudget), so it keeps STREAM_S
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def config_for(test: BenchTest, options: Options, rep: int, speed_correction: fl
         ignore_eos=True,
         raw=True,
         warmup=True,
-        stream_interval_s=STREAM_S,
+        stream_interval_s=HELD_S if test.profile == "host" and options.memory_budget_mb is None else STREAM_S,
         seed=options.seed + rep,  # llama-bench's std::rand() gives each repetition other token ids
         mmap=options.mmap,
         gpu_layers=options.gpu_layers,

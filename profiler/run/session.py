@@ -37,6 +37,7 @@ from profiler.run.speed_emulation import Hooks, SpeedEmulation
 from profiler.series import EnergyRate
 
 STOP_GRACE_S = 3.0
+UNWATCHED_S = 1.0  # a run that hands its tokens over this rarely or less often is not watched live
 POLL_S = 1.0  # the message loop's longest sleep (messages, the child's exit and stop() wake it sooner):
 # each needless wake-up pre-empts one of llama.cpp's threads on a host they fill
 
@@ -193,6 +194,11 @@ class Session:
         config = child_config(self.config, self.model_path, self.plan.threads)
         config["stream_interval_s"] = self.speed.stream_interval(config["stream_interval_s"])
         config["budget_mb"] = self.plan.budget_mb  # near it, the child sends every token at once
+        # The first token goes out at once where something waits on it: a watched run's display, or the
+        # phone's first-token gate (its run is steered, so it hands over every 50 ms). An unwatched run
+        # (a bench test, a calibration: a second or more between hand-overs) sends it with the rest and
+        # spares llama.cpp's threads a wake of the parent.
+        config["first_at_once"] = config["stream_interval_s"] < UNWATCHED_S
         config["decode_loop"], config["decode_loop_note"] = decode_loop.library()  # built here: the child cannot write
         record.config["stream_interval_s"] = config["stream_interval_s"]  # what the child was told
         conn.send_bytes(protocol.encode("start", config=config))

@@ -178,15 +178,24 @@ class _Outbox:
         interval_s: float,
         text: Callable[[int], str],
         near_budget: Callable[[float], float | None] = lambda _t: None,
+        *,
+        first_at_once: bool = True,
     ) -> None:
-        self.conn, self.pending, self.flushed_at, self.sent = conn, [], 0.0, 0
+        self.conn, self.pending, self.sent = conn, [], 0
         self.interval_s, self.text, self.near_budget = interval_s, text, near_budget
+        self.first_at_once = first_at_once  # else the first token waits for the first burst, as the rest do
+        self.flushed_at = 0.0 if first_at_once else time.monotonic()  # the first burst: at once, or an interval on
         self.each_token = False  # the footprint is near the budget: every token goes out at once
+
+    def at_once(self) -> bool:
+        """Whether the next token goes out as soon as it is stamped."""
+        return self.each_token or (self.sent == 0 and self.first_at_once)
 
     def token(self, stamp: float, index: int, token: int) -> None:
         self.pending.append((stamp, index, token))
-        if self.each_token or self.sent == 0 or stamp - self.flushed_at >= self.interval_s:
-            if not self.each_token and self.sent and (footprint := self.near_budget(stamp)) is not None:
+        first = self.sent == 0 and self.first_at_once
+        if self.each_token or first or stamp - self.flushed_at >= self.interval_s:
+            if not self.each_token and not first and (footprint := self.near_budget(stamp)) is not None:
                 self.each_token = True
                 _send(self.conn, "near_budget", t=stamp, i=index, footprint_mb=footprint)
             self.flush(stamp)
@@ -240,7 +249,12 @@ def _stream(conn: Connection, engine: Any, config: dict[str, Any], tokens: list[
     interval = float(config["stream_interval_s"])
     budget_mb = config.get("budget_mb")
     near = NearBudget(float(budget_mb), interval) if budget_mb and sys.platform.startswith("linux") else None
-    outbox = _Outbox(conn, interval, lambda token: decoder.decode(engine.piece(token)), near or (lambda _t: None))
+
+    def text(token: int) -> str:
+        return decoder.decode(engine.piece(token))
+
+    first_at_once = bool(config.get("first_at_once", True))
+    outbox = _Outbox(conn, interval, text, near or (lambda _t: None), first_at_once=first_at_once)
     engine.decode(tokens)
     loop = "c" if engine.has_loop() and engine.logits is None else "python"
     stream = _stream_in_c if loop == "c" else _stream_in_python
@@ -264,7 +278,7 @@ def _stream_in_c(
     produced, polled_at = 0, time.monotonic()
     while produced < budget:
         left = budget - produced
-        at_once = outbox.sent == 0 or outbox.each_token
+        at_once = outbox.at_once()
         n = 1 if at_once else left
         deadline = min(outbox.flushed_at + outbox.interval_s, polled_at + STOP_POLL_S)
         ids, stamps, ended = engine.run(n, deadline, ignore_eos=ignore_eos, decode_last=n < left and not at_once)
