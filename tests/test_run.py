@@ -434,7 +434,10 @@ def test_tokens_reach_the_parent_in_bursts_of_the_stream_interval():
         assert session.record.status == "completed" and len(tokens) == 48
         assert all(b.t > a.t for a, b in itertools.pairwise(tokens))  # every token has its own time
     decode_s = run_bench.record.tokens[-1].t - run_bench.record.tokens[0].t
-    assert bench <= 1 + decode_s / 1.0  # one a second and the rest at the end: nothing waits on the first
+    loaded = run_bench.record.loaded_at_s
+    assert loaded is not None
+    span_s = run_bench.record.tokens[-1].t - loaded  # the outbox opens at the load; a burst each second on
+    assert bench <= 1 + span_s / 1.0  # one a second and the rest at the end: nothing waits on the first
     assert held == 1  # a bench test on the host: every token at its end, the first too
     assert watched >= min(8, decode_s / 0.05 / 2) and watched > 2 * bench
 
