@@ -19,13 +19,12 @@ from typing import Any
 from profiler.bench.plan import BenchTest
 from profiler.bench.result import BenchResult
 from profiler.report import history
-from profiler.run.config import RunConfig
+from profiler.run.config import UNWATCHED_STREAM_S, RunConfig
 from profiler.run.session import Event, Session
 
 CTX_SPARE = 8  # positions beyond the test's tokens (llama-bench sizes n_ctx to n_prompt + n_gen exactly)
-STREAM_S = 1.0  # a bench test's tokens reach the parent once a second: nobody watches them stream, and
-# each hand-over wakes the parent, which stalls llama.cpp's threads on a host they fill (RESULTS.md);
-# a test whose speed is steered (a phone, or a speed factor) keeps 50 ms (speed_emulation.py)
+STREAM_S = UNWATCHED_STREAM_S  # a bench test's tokens reach the parent once a second: nobody watches them
+# stream; a test whose speed is steered (a phone, or a speed factor) keeps 50 ms (speed_emulation.py)
 HELD_S = 60.0  # on the host without a memory budget, a minute: a test's tokens come at its end; with a
 # budget the child looks at its footprint at each hand-over (worker.NearBudget), so it keeps STREAM_S
 

@@ -48,18 +48,17 @@ import psutil
 from profiler import paths
 from profiler.record import RunRecord
 from profiler.run import hostinfo
-from profiler.run.config import RunConfig
+from profiler.run.config import UNWATCHED_STREAM_S, RunConfig
 from profiler.run.limits import host_cores
 
 CACHE = "host_calibration.json"
 CALIBRATION_TOKENS = 64
 PROMPT_WORDS = 150  # about 200 tokens of the Declaration of Independence: enough to time prefill
 DECODE_PROMPT = "Count from one to one hundred in words."  # a chat-sized prompt: decode at short positions
-# The measuring runs hand their tokens over once a second, as a bench test on the host does: at the
-# default 50 ms each hand-over wakes the parent, which on a host whose cores all run llama.cpp's
-# threads stalls them; about one gap in eight then took twice the median (p90 2.0x, "unsteady": a
-# CI run's calibration was not trusted for it) and the short run decoded 7 % slower.
-MEASURE_STREAM_S = 1.0
+# The measuring runs are not watched and hand their tokens over once a second: at the default 50 ms
+# about one gap in eight took twice the median (p90 2.0x, "unsteady": a CI run's calibration was not
+# trusted for it) and the short run decoded 7 % slower.
+MEASURE_STREAM_S = UNWATCHED_STREAM_S
 MIN_CTX = 512  # the measuring run's prompt and tokens fit; a run with a smaller context is measured at this one
 BUSY_BEFORE = 0.25
 MIN_CPU_SHARE = 0.80

@@ -13,6 +13,11 @@ from profiler.phone.profiles import Profile
 from profiler.run import mechanisms
 from profiler.run.limits import LimitPlan, host_cores
 
+# A run that hands its tokens over this rarely or less often is not watched live (a bench test, a
+# calibration's measuring run): its first token is not sent at once either. Each hand-over wakes the
+# parent, which on a host whose cores all run llama.cpp's threads stalls them (benchmarks/RESULTS.md).
+UNWATCHED_STREAM_S = 1.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:

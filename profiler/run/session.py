@@ -28,7 +28,7 @@ from profiler.model import gguf_meta, models
 from profiler.phone.profiles import load_profile
 from profiler.record import Kill, RunRecord, Sample, Token
 from profiler.run import child, decode_loop, events, hostinfo, leftovers, limits, outcome, protocol
-from profiler.run.config import RunConfig, check_threads, child_config, plan_limits, validate
+from profiler.run.config import UNWATCHED_STREAM_S, RunConfig, check_threads, child_config, plan_limits, validate
 from profiler.run.events import Event
 from profiler.run.gpu import GpuMonitor
 from profiler.run.host_energy import HostEnergyMeter
@@ -37,7 +37,6 @@ from profiler.run.speed_emulation import Hooks, SpeedEmulation
 from profiler.series import EnergyRate
 
 STOP_GRACE_S = 3.0
-UNWATCHED_S = 1.0  # a run that hands its tokens over this rarely or less often is not watched live
 POLL_S = 1.0  # the message loop's longest sleep (messages, the child's exit and stop() wake it sooner):
 # each needless wake-up pre-empts one of llama.cpp's threads on a host they fill
 
@@ -198,7 +197,7 @@ class Session:
         # phone's first-token gate (its run is steered, so it hands over every 50 ms). An unwatched run
         # (a bench test, a calibration: a second or more between hand-overs) sends it with the rest and
         # spares llama.cpp's threads a wake of the parent.
-        config["first_at_once"] = config["stream_interval_s"] < UNWATCHED_S
+        config["first_at_once"] = config["stream_interval_s"] < UNWATCHED_STREAM_S
         config["decode_loop"], config["decode_loop_note"] = decode_loop.library()  # built here: the child cannot write
         record.config["stream_interval_s"] = config["stream_interval_s"]  # what the child was told
         conn.send_bytes(protocol.encode("start", config=config))

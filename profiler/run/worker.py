@@ -184,7 +184,7 @@ class _Outbox:
         self.conn, self.pending, self.sent = conn, [], 0
         self.interval_s, self.text, self.near_budget = interval_s, text, near_budget
         self.first_at_once = first_at_once  # else the first token waits for the first burst, as the rest do
-        self.flushed_at = 0.0 if first_at_once else time.monotonic()  # the first burst: at once, or an interval on
+        self.flushed_at = time.monotonic()  # the first burst is due an interval on (a first sent at once resets it)
         self.each_token = False  # the footprint is near the budget: every token goes out at once
 
     def at_once(self) -> bool:
@@ -193,9 +193,9 @@ class _Outbox:
 
     def token(self, stamp: float, index: int, token: int) -> None:
         self.pending.append((stamp, index, token))
-        first = self.sent == 0 and self.first_at_once
-        if self.each_token or first or stamp - self.flushed_at >= self.interval_s:
-            if not self.each_token and not first and (footprint := self.near_budget(stamp)) is not None:
+        at_once = self.at_once()
+        if at_once or stamp - self.flushed_at >= self.interval_s:
+            if not at_once and (footprint := self.near_budget(stamp)) is not None:
                 self.each_token = True
                 _send(self.conn, "near_budget", t=stamp, i=index, footprint_mb=footprint)
             self.flush(stamp)
